@@ -1,0 +1,74 @@
+"""Time one training step of SetRefiner (forward + backward through r inner steps) with
+the SetEncoder's per-element MLP as nn.Linear (ours) and as Conv1d(kernel_size=1) (the
+official code), on the CPU.
+
+    python benchmarks/inner_loop.py [--batch 64] [--elements 25] [--dim 24] [--steps 5] [--repeats 5]
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import torch
+from torch import nn
+
+from srn import SetEncoder, SetRefiner
+
+
+class Conv1dMLP(nn.Module):
+    """The official FSEncoder's MLP: Conv1d(kernel_size=1) layers on [B, C, N]."""
+
+    def __init__(self, linear_mlp: nn.Sequential):
+        super().__init__()
+        layers = []
+        for layer in linear_mlp:
+            if isinstance(layer, nn.Linear):
+                conv = nn.Conv1d(layer.in_features, layer.out_features, 1)
+                conv.weight.data.copy_(layer.weight.data.unsqueeze(-1))
+                conv.bias.data.copy_(layer.bias.data)
+                layers.append(conv)
+            else:
+                layers.append(layer)
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.conv(x.transpose(1, 2)).transpose(1, 2)
+
+
+def time_step(refiner: SetRefiner, s0: torch.Tensor, z: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one forward + backward."""
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        refiner(s0, z).pow(2).sum().backward()
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[repeats // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--elements", type=int, default=25)
+    parser.add_argument("--dim", type=int, default=24)
+    parser.add_argument("--embedding", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    encoder = SetEncoder(args.dim, args.embedding)
+    s0 = torch.randn(args.batch, args.elements, args.dim, requires_grad=True)
+    z = torch.randn(args.batch, args.embedding, requires_grad=True)
+    linear = time_step(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    encoder.mlp = Conv1dMLP(encoder.mlp)
+    conv = time_step(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    print(f"B={args.batch} N={args.elements} D={args.dim} E={args.embedding} r={args.steps} "
+          f"threads={torch.get_num_threads()}")
+    print(f"nn.Linear MLP: {linear * 1000:.1f} ms per training step")
+    print(f"Conv1d MLP:    {conv * 1000:.1f} ms per training step ({conv / linear:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Experiment runners: baseline and SRN/GRN arms side by side over seeds."""

@@ -1,0 +1,1 @@
+"""Machinery shared by every runner: command line, presets, seeding, results, statistics."""

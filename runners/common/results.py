@@ -1,0 +1,93 @@
+"""Finished runs on disk: results.json (every finished seed, saved at once) and results.md.
+
+Every write goes to a temporary file that replaces the old one, so an interrupted run
+loses at most the run in progress and never a finished one; a rerun skips what is done.
+A run is identified by its arm, the settings that define it, and its seed: a run with
+other settings is a different run, and an arm shared by two commands (the baseline of
+``cswm.py`` with and without ``--srn``) is trained once.
+"""
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from runners.common.cli import UsageError
+
+FORMAT = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def settings_key(settings: dict) -> str:
+    """A short fingerprint of a run's settings (order of keys does not matter)."""
+    canonical = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+class ResultStore:
+    """The finished runs of one experiment folder."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.path = self.directory / "results.json"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot create the results folder {self.directory}: {error.strerror}") from None
+        if not os.access(self.directory, os.W_OK):
+            raise UsageError(f"the results folder {self.directory} is not writable: pass another --out")
+        self.runs = self._load()
+
+    def _load(self) -> dict:
+        if not self.path.exists():
+            return {}
+        try:
+            content = json.loads(self.path.read_text())
+            if content["format"] != FORMAT or not isinstance(content["runs"], dict):
+                raise ValueError("unknown format")
+            return content["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UsageError(
+                f"{self.path} is not a results file this version can read ({error}): "
+                "move it aside or pass another --out"
+            ) from None
+
+    @staticmethod
+    def _key(arm: str, settings: dict, seed: int) -> str:
+        return f"{arm}/{settings_key(settings)}/seed{seed}"
+
+    def get(self, arm: str, settings: dict, seed: int) -> dict | None:
+        """The metrics of a finished run, or None."""
+        run = self.runs.get(self._key(arm, settings, seed))
+        return None if run is None else run["metrics"]
+
+    def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float) -> None:
+        """Record a finished run and save results.json at once."""
+        self.runs[self._key(arm, settings, seed)] = {
+            "arm": arm,
+            "seed": seed,
+            "settings": json.loads(json.dumps(settings, default=str)),
+            "metrics": metrics,
+            "seconds": round(seconds, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
+
+    def finished(self, arm: str, settings: dict, seeds: range) -> list[dict]:
+        """Metrics of the finished runs of ``arm`` with ``settings`` among ``seeds``, in seed order."""
+        return [m for m in (self.get(arm, settings, seed) for seed in seeds) if m is not None]
+
+    def write_markdown(self, text: str) -> Path:
+        """Save the experiment's tables as results.md."""
+        path = self.directory / "results.md"
+        atomic_write_text(path, text)
+        return path

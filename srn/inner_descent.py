@@ -1,0 +1,93 @@
+"""The refiners' inner loop: r steps of gradient descent on an energy, differentiable."""
+from typing import Callable, Sequence
+
+import torch
+
+BACKPROP_MODES = ("unroll", "last")
+
+
+class InnerLossNotFinite(FloatingPointError):
+    """The inner loss became NaN or infinite (usually: the inner learning rate is too high)."""
+
+
+def check_settings(steps: int, inner_lr: float, momentum: float, backprop: str) -> None:
+    """Raise ValueError for settings no refiner can run with."""
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not inner_lr > 0:
+        raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if backprop not in BACKPROP_MODES:
+        raise ValueError(f"backprop must be one of {BACKPROP_MODES}, got {backprop!r}")
+
+
+def descend(
+    energy: Callable[..., torch.Tensor],
+    variables: Sequence[torch.Tensor],
+    constants: Sequence[torch.Tensor | None],
+    steps: int,
+    inner_lr: float,
+    momentum: float,
+    backprop: str,
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Run ``steps`` steps of v <- v - inner_lr * dE/dv (SGD, optional heavy-ball momentum
+    as torch.optim.SGD) on every tensor in ``variables``, where E = energy(*variables,
+    *constants) is a scalar.
+
+    With autograd recording, "unroll" keeps the graph of every step (second-order terms
+    reach the energy's parameters, the constants and the initial variables); "last"
+    runs the first steps without a graph and passes the gradient straight through them to
+    the initial variables, keeping the graph of the last step only. Without autograd
+    recording (torch.no_grad, torch.inference_mode) the steps still take gradients with
+    respect to the variables and return detached tensors with the same values.
+
+    Returns the refined variables and the inner losses [steps], the loss at step i being
+    E before the i-th update. Raises InnerLossNotFinite naming the first bad step.
+    """
+    if steps == 0:
+        return tuple(variables), torch.zeros(0)
+    if torch.is_grad_enabled():
+        first_graph_step = 0 if backprop == "unroll" else steps - 1
+        refined, losses = _run(energy, variables, constants, steps, inner_lr, momentum, first_graph_step)
+    else:
+        with torch.inference_mode(False), torch.enable_grad():
+            # Clones are ordinary tensors even when the inputs were made in inference mode.
+            variables = [v.clone() for v in variables]
+            constants = [c.clone() if isinstance(c, torch.Tensor) else c for c in constants]
+            refined, losses = _run(energy, variables, constants, steps, inner_lr, momentum, steps)
+        refined = tuple(v.detach() for v in refined)
+    _check_finite(losses, inner_lr)
+    return refined, losses
+
+
+def _run(energy, variables, constants, steps, inner_lr, momentum, first_graph_step):
+    initial = list(variables)
+    current = list(variables)
+    velocity = [None] * len(current)
+    losses = []
+    for step in range(steps):
+        with_graph = step >= first_graph_step
+        if with_graph and step == first_graph_step > 0:
+            # Straight-through: values of the current iterate, gradient of the initial one.
+            current = [v.detach() + (v0 - v0.detach()) for v, v0 in zip(current, initial)]
+        leaves = [v if with_graph and v.requires_grad else v.detach().requires_grad_() for v in current]
+        loss = energy(*leaves, *constants)
+        grads = torch.autograd.grad(loss, leaves, create_graph=with_graph)
+        updated = []
+        for i, (leaf, grad) in enumerate(zip(leaves, grads)):
+            velocity[i] = grad if velocity[i] is None or momentum == 0 else momentum * velocity[i] + grad
+            updated.append(leaf - inner_lr * velocity[i])
+        current = updated if with_graph else [v.detach() for v in updated]
+        losses.append(loss.detach())
+    return tuple(current), torch.stack(losses)
+
+
+def _check_finite(losses: torch.Tensor, inner_lr: float) -> None:
+    bad = ~torch.isfinite(losses)
+    if bad.any():
+        step = int(bad.nonzero()[0, 0]) + 1
+        raise InnerLossNotFinite(
+            f"inner loss is not finite at step {step} of {len(losses)} "
+            f"({losses[step - 1].item()}); lower the inner learning rate (now {inner_lr})"
+        )

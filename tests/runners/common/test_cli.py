@@ -1,0 +1,59 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, positive_float
+from patches.vendor import PROJECT_ROOT
+
+
+def parser():
+    p = ArgumentParser()
+    add_common_arguments(p, default_out="results/toy")
+    p.add_argument("--inner-lr", type=positive_float)
+    return p
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--seeds", "0"], "--seeds: must be >= 1"),
+    (["--preset", "huge"], "invalid choice: 'huge'"),
+    (["--inner-lr", "-1"], "--inner-lr: must be > 0"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_arguments_raise_usage_errors(argv, match):
+    with pytest.raises(UsageError, match=match):
+        parser().parse_args(argv)
+
+
+def test_defaults_come_from_the_preset():
+    args = parser().parse_args([])
+    assert args.preset == "auto" and args.seeds is None and args.threads is None and str(args.out) == "results/toy"
+
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    from runners.common.cli import main_guard, UsageError
+    from patches.vendor import UpstreamError
+    def main():
+        kind = sys.argv[1]
+        if kind == "usage":
+            raise UsageError("unknown env 'tennis'")
+        if kind == "upstream":
+            raise UpstreamError("vendor/c-swm is at commit abc but the project pins def")
+        if kind == "interrupt":
+            raise KeyboardInterrupt
+    main_guard(main)
+""")
+
+
+@pytest.mark.parametrize("kind,code,line", [
+    ("usage", 2, "error: unknown env 'tennis'"),
+    ("upstream", 2, "error: vendor/c-swm is at commit abc but the project pins def"),
+    ("interrupt", 130, "interrupted: finished runs are saved; run the same command again to resume"),
+    ("ok", 0, ""),
+])
+def test_main_guard_prints_one_line_and_exits(kind, code, line):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, kind], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == code
+    assert result.stderr.strip() == line and "Traceback" not in result.stderr

@@ -1,0 +1,217 @@
+"""Properties every refiner must have (SetRefiner, GraphRefiner refining nodes and edges or
+edges only), parametrised over all of them, plus the SetRefiner's inner-loop arithmetic."""
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from srn import GraphEncoder, GraphRefiner, InnerLossNotFinite, SetEncoder, SetRefiner
+
+B, N, D, E = 3, 5, 4, 6
+
+
+@dataclass
+class Case:
+    name: str
+    make: Callable[..., nn.Module]
+    graph: bool
+
+    def __call__(self, refiner, s0, z, mask=None):
+        """-> tuple of outputs: (set,) or (nodes, edges)."""
+        if self.graph:
+            return refiner(s0, z, mask=mask)
+        return (refiner(s0, z, mask),)
+
+
+CASES = [
+    Case("set", lambda **kw: SetRefiner(SetEncoder(D, E, hidden=16), **kw), graph=False),
+    Case("graph", lambda **kw: GraphRefiner(GraphEncoder(D, E, hidden=16), **kw), graph=True),
+    Case("graph-edges-only", lambda **kw: GraphRefiner(GraphEncoder(D, E, hidden=16), refine_nodes=False, **kw), graph=True),
+]
+
+
+@pytest.fixture(params=CASES, ids=lambda case: case.name)
+def case(request):
+    torch.manual_seed(0)
+    return request.param
+
+
+def make(case, steps=4, inner_lr=0.05, **kw):
+    torch.manual_seed(0)
+    return case.make(steps=steps, inner_lr=inner_lr, **kw)
+
+
+def inputs(seed=1):
+    torch.manual_seed(seed)
+    return torch.randn(B, N, D), torch.randn(B, E)
+
+
+def weighted_sum(outputs):
+    generator = torch.Generator().manual_seed(7)
+    return sum((out * torch.randn(out.shape, generator=generator)).sum() for out in outputs)
+
+
+@pytest.mark.parametrize("backprop", ["unroll", "last"])
+def test_gradients_reach_encoder_embedding_and_generator(case, backprop):
+    refiner = make(case, backprop=backprop)
+    generator, embed = nn.Linear(D, D), nn.Linear(D, E)  # G and H_embed
+    x = torch.randn(B, N, D)
+    outputs = case(refiner, generator(x), embed(x.mean(1)))
+    weighted_sum(outputs).backward()
+    for name, module in [("encoder", refiner.encoder), ("G", generator), ("H_embed", embed)]:
+        for pname, p in module.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}.{pname} got no gradient"
+
+
+def test_zero_steps_returns_the_initial_set_bit_identical(case):
+    s0, z = inputs()
+    outputs = case(make(case, steps=0), s0, z)
+    assert torch.equal(outputs[0], s0)
+    if case.graph:
+        expected = torch.ones(N, N) - torch.eye(N)
+        assert torch.equal(outputs[1], expected.expand(B, N, N))
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode], ids=["no_grad", "inference_mode"])
+def test_eval_without_autograd_gives_detached_training_values(case, context):
+    refiner = make(case)
+    s0, z = inputs()
+    z.requires_grad_(True)  # a graph to differentiate in training
+    trained = case(refiner.train(), s0, z)
+    refiner.eval()
+    with context():
+        evaluated = case(refiner, s0, z)
+    for a, b in zip(trained, evaluated):
+        assert not b.requires_grad
+        assert torch.equal(a.detach(), b)
+
+
+def test_non_finite_inner_loss_raises_naming_the_step(case):
+    s0, z = inputs()
+    z[0, 0] = float("inf")
+    with pytest.raises(InnerLossNotFinite, match="step 1 of 4"):
+        case(make(case), s0, z)
+
+
+def test_permuting_the_initial_set_permutes_the_output(case):
+    refiner = make(case)
+    s0, z = inputs()
+    perm = torch.randperm(N)
+    outputs = case(refiner, s0, z)
+    permuted = case(refiner, s0[:, perm], z)
+    torch.testing.assert_close(permuted[0], outputs[0][:, perm])
+    if case.graph:
+        torch.testing.assert_close(permuted[1], outputs[1][:, perm][:, :, perm])
+
+
+def test_same_seed_same_output(case):
+    s0, z = inputs()
+    first = case(make(case), s0, z)
+    second = case(make(case), s0, z)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+def test_padded_elements_stay_inert(case):
+    refiner = make(case)
+    s0, z = inputs()
+    mask = torch.ones(B, N, dtype=torch.bool)
+    mask[:, 3:] = False
+    outputs = case(refiner, s0, z, mask)
+    assert torch.equal(outputs[0][:, 3:], s0[:, 3:])
+    unpadded = case(refiner, s0[:, :3], z)
+    torch.testing.assert_close(outputs[0][:, :3], unpadded[0])
+    if case.graph:
+        torch.testing.assert_close(outputs[1][:, :3, :3], unpadded[1])
+        assert torch.all(outputs[1][:, 3:] == 0) and torch.all(outputs[1][:, :, 3:] == 0)
+
+
+def test_inner_losses_are_logged_and_decrease(case):
+    refiner = make(case, steps=6, inner_lr=0.01)
+    case(refiner, *inputs())
+    losses = refiner.inner_losses
+    assert losses.shape == (6,) and not losses.requires_grad
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("kw", [dict(steps=-1), dict(inner_lr=0.0), dict(momentum=1.0), dict(backprop="full")])
+def test_rejects_bad_settings(case, kw):
+    settings = dict(steps=2, inner_lr=0.1) | kw
+    with pytest.raises(ValueError):
+        case.make(**settings)
+
+
+# --- the SetRefiner's inner loop against plain references ---------------------------------
+
+
+class SumEncoder(nn.Module):
+    """H_agg(S) = factor * sum of the elements: simple enough to follow by hand."""
+
+    def __init__(self, factor=1.0):
+        super().__init__()
+        self.factor = nn.Parameter(torch.tensor(factor))
+
+    def forward(self, s, mask=None):
+        return self.factor * s.sum(dim=1)
+
+
+def test_momentum_follows_torch_sgd():
+    torch.manual_seed(0)
+    encoder = SetEncoder(D, E, hidden=16)
+    s0, z = inputs()
+    refiner = SetRefiner(encoder, steps=5, inner_lr=0.05, momentum=0.5)
+    with torch.no_grad():
+        refined = refiner(s0, z)
+    leaf = s0.clone().requires_grad_(True)
+    optimiser = torch.optim.SGD([leaf], lr=0.05, momentum=0.5)
+    for _ in range(5):
+        optimiser.zero_grad()
+        (encoder(leaf) - z).pow(2).sum().backward()
+        optimiser.step()
+    torch.testing.assert_close(refined, leaf.detach())
+
+
+def test_inner_loss_is_summed_over_the_batch():
+    refiner = SetRefiner(SumEncoder(), steps=1, inner_lr=0.1)
+    s0, z = torch.randn(B, N, D), torch.randn(B, D)
+    refiner(s0, z)
+    expected = (s0.sum(1) - z).pow(2).sum()
+    torch.testing.assert_close(refiner.inner_losses[0], expected)
+
+
+def test_divergence_names_the_first_non_finite_step():
+    s0, z = torch.ones(1, 4, 2), torch.zeros(1, 2)
+    lr, steps = 1e3, 10
+    # By hand: every step multiplies the residual sum(S) - z by (1 - 2 * lr * 4).
+    s, first_bad = s0.clone(), None
+    for step in range(1, steps + 1):
+        residual = s.sum(1) - z
+        if not torch.isfinite(residual.pow(2).sum()):
+            first_bad = step
+            break
+        s = s - lr * 2 * residual.unsqueeze(1)
+    assert first_bad is not None and first_bad > 1
+    with pytest.raises(InnerLossNotFinite, match=f"step {first_bad} of {steps}"):
+        SetRefiner(SumEncoder(), steps=steps, inner_lr=lr)(s0, z)
+
+
+def test_last_mode_differentiates_only_the_last_step_straight_through():
+    torch.manual_seed(0)
+    encoder = SetEncoder(D, E, hidden=16)
+    s0, z = inputs()
+    s0.requires_grad_(True)
+    refined = SetRefiner(encoder, steps=4, inner_lr=0.05, backprop="last")(s0, z)
+    weighted_sum([refined]).backward()
+    # Reference: three steps without a graph, then one differentiated step from a leaf.
+    with torch.no_grad():
+        before_last = SetRefiner(encoder, steps=3, inner_lr=0.05)(s0, z)
+    leaf = before_last.clone().requires_grad_(True)
+    last = SetRefiner(encoder, steps=1, inner_lr=0.05)(leaf, z)
+    weighted_sum([last]).backward()
+    torch.testing.assert_close(refined.detach(), last.detach())
+    torch.testing.assert_close(s0.grad, leaf.grad)
+    with torch.no_grad():
+        unrolled = SetRefiner(encoder, steps=4, inner_lr=0.05)(s0, z)
+    assert torch.equal(refined.detach(), unrolled)
