@@ -1,0 +1,113 @@
+"""Runtime patches that run the pinned c-swm (tkipf/c-swm e944b24, written for Python 3.6,
+gym 0.12 + atari-py, Pillow 5 and PyTorch 1.2) unmodified on Python 3.11, gymnasium 1.x +
+ale-py 0.12, Pillow 10+, PyTorch 2.x and numpy 2.
+
+``run_script(upstream, script, argv)`` runs ``train.py``, ``eval.py`` or
+``data_gen/env.py`` with all of them installed; each is active only for the run:
+
+* ``gym``: the modules of ``patches.gym_shim`` (gymnasium behind gym 0.12's names, gym
+  0.12's Atari ``Deterministic-v4`` registrations, the old environment API).
+* ``Image.ANTIALIAS``: removed in Pillow 10; ``data_gen/env.py`` resizes frames with it.
+  It was always the Lanczos filter, which Pillow keeps as ``Image.LANCZOS``.
+* ``loader.__iter__().next()``: train.py and eval.py take a first batch with Python 2's
+  iterator method, which DataLoader iterators no longer have; ``next`` is given back.
+* ``num_workers``: train.py and eval.py ask for 4 loader worker processes. On a machine
+  without CUDA they are forced to 0: the batches, and so the results, are the same
+  (the shuffle and the workers' base seed are drawn in the main process either way), and
+  4 processes copying float64 frames only cost time on a laptop CPU.
+* The root logger: train.py calls ``logging.basicConfig`` (a no-op if the process has
+  configured logging, and then its log.txt stays empty) and adds a FileHandler for its
+  log.txt to the root logger every time it runs (a second run in the same process also
+  writes into the first run's log). Each run starts with an unconfigured root logger, as
+  a script does, and the previous handlers and level are restored after it.
+
+A replacement for the upstream's ``modules`` (the SRN adapter's) can be passed through
+``modules``; the upstream files are never edited.
+"""
+import contextlib
+import logging
+from types import ModuleType
+from typing import Iterator, Sequence
+
+import PIL.Image
+import torch
+import torch.utils.data
+
+from patches import vendor
+from patches.gym_shim import gym_modules
+
+ORIGINAL_DATALOADER = torch.utils.data.DataLoader
+
+
+class UpstreamDataLoader(ORIGINAL_DATALOADER):
+    """torch's DataLoader as c-swm expects it: iterators with ``.next()``, and no worker
+    processes without CUDA."""
+
+    def __init__(self, dataset, *args, num_workers: int = 0, **kwargs):
+        if not torch.cuda.is_available():
+            num_workers = 0
+        super().__init__(dataset, *args, num_workers=num_workers, **kwargs)
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        iterator.next = iterator.__next__
+        return iterator
+
+
+@contextlib.contextmanager
+def pillow_antialias() -> Iterator[None]:
+    """``PIL.Image.ANTIALIAS`` (Pillow < 10) = ``Image.LANCZOS`` within the block."""
+    if hasattr(PIL.Image, "ANTIALIAS"):
+        yield
+        return
+    PIL.Image.ANTIALIAS = PIL.Image.LANCZOS
+    try:
+        yield
+    finally:
+        del PIL.Image.ANTIALIAS
+
+
+@contextlib.contextmanager
+def upstream_dataloader() -> Iterator[None]:
+    """``torch.utils.data.DataLoader`` is ``UpstreamDataLoader`` within the block."""
+    torch.utils.data.DataLoader = UpstreamDataLoader
+    try:
+        yield
+    finally:
+        torch.utils.data.DataLoader = ORIGINAL_DATALOADER
+
+
+@contextlib.contextmanager
+def fresh_root_logger() -> Iterator[None]:
+    """Within the block the root logger is as a script starts with (no handlers, level
+    WARNING), so train.py's ``logging.basicConfig`` takes effect; on exit the handlers it
+    added are closed and the previous handlers and level come back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+            handler.close()
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
+def run_script(
+    upstream: vendor.Upstream,
+    script: str,
+    argv: Sequence[str],
+    modules: ModuleType | None = None,
+) -> dict:
+    """Run the upstream ``script`` with ``argv`` under every patch, from the current
+    directory; ``modules`` replaces the upstream's ``modules``. Returns the script's globals."""
+    shims = gym_modules()
+    if modules is not None:
+        shims["modules"] = modules
+    with pillow_antialias(), upstream_dataloader(), fresh_root_logger():
+        return vendor.run_script(upstream, script, argv, shims)
