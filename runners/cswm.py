@@ -18,24 +18,21 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from adapters.cswm import SRNSettings  # noqa: E402
-from patches import vendor  # noqa: E402
-from runners import cswm_data  # noqa: E402
-from runners.common import presets  # noqa: E402
-from runners.common.cli import (  # noqa: E402
+from adapters.cswm import SRNSettings
+from patches import vendor
+from runners import cswm_data
+from runners.common import presets
+from runners.common.cli import (
     ArgumentParser, UsageError, add_common_arguments, main_guard, non_negative_int, positive_float, positive_int,
 )
-from runners.common.experiment import Arm, run_arms  # noqa: E402
-from runners.common.results import ResultStore, settings_key  # noqa: E402
-from runners.common.stats import Metric, comparison_table, mean_std  # noqa: E402
-from runners.cswm_upstream import PREDICTION_STEPS, TrainSettings, train_and_evaluate  # noqa: E402
+from runners.common.experiment import Arm, run_arms
+from runners.common.results import ResultStore, settings_key
+from runners.common.stats import Metric, comparison_table, mean_std
+from runners.cswm_upstream import PREDICTION_STEPS, TrainSettings, train_and_evaluate
 
 RUNNER = "cswm"
 CONFIG_DIR = presets.CONFIG_DIR
@@ -82,67 +79,89 @@ def chance_levels(samples: int) -> tuple[float, float]:
     return 1 / samples, sum(1 / rank for rank in range(1, samples + 1)) / samples
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """What one command compares: the game, K, the datasets, train.py's settings and, with
+    --srn, the SRN's (srn_steps None: the baseline arm only)."""
+
+    env: str
+    preset: str
+    train_episodes: int
+    eval_episodes: int
+    train: TrainSettings
+    srn_steps: int | None = None
+    inner_lr: float | None = None
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace, preset: str, config: dict) -> "Experiment":
+        if config["eval_episodes"] < cswm_data.MIN_EVAL_EPISODES:
+            raise UsageError(f"the evaluation set needs at least {cswm_data.MIN_EVAL_EPISODES} episodes "
+                             f"(eval.py drops partial batches of 100), the preset has {config['eval_episodes']}")
+        train = TrainSettings(
+            num_objects=args.k, epochs=args.epochs or config["epochs"],
+            **{f.name: config[f.name] for f in fields(TrainSettings) if f.name not in ("num_objects", "epochs")})
+        srn = {}
+        if args.srn:
+            srn = {"srn_steps": config["steps"] if args.steps is None else args.steps,
+                   "inner_lr": args.inner_lr or tuned_inner_lr(config, args.env, args.k)}
+        return cls(args.env, preset, config["train_episodes"], config["eval_episodes"], train, **srn)
+
+    @property
+    def folder_name(self) -> str:
+        """The results subfolder: the settings both arms share."""
+        return (f"{self.env}-k{self.train.num_objects}-{self.train_episodes}ep-{self.train.epochs}epochs"
+                f"-batch{self.train.batch_size}-lr{self.train.learning_rate:g}")
+
+    def arm_settings(self, upstream_commit: str) -> dict[str, dict]:
+        """arm -> the settings that identify its runs in results.json."""
+        baseline = {"env": self.env, "train_episodes": self.train_episodes, "eval_episodes": self.eval_episodes,
+                    "upstream": upstream_commit, **asdict(self.train)}
+        if self.srn_steps is None:
+            return {BASELINE: baseline}
+        return {BASELINE: baseline, SRN: {**baseline, "srn_steps": self.srn_steps, "inner_lr": self.inner_lr}}
+
+    def srn_settings(self, arm_name: str, seed: int) -> SRNSettings | None:
+        return SRNSettings(self.srn_steps, self.inner_lr, seed=seed) if arm_name == SRN else None
+
+    def describe(self) -> str:
+        train = self.train
+        line = (f"C-SWM on {GAME_NAMES[self.env]}, K={train.num_objects}, preset {self.preset}: "
+                f"{self.train_episodes} training episodes, {train.epochs} epochs, batch {train.batch_size}, "
+                f"lr {train.learning_rate:g}, encoder {train.encoder}, embedding {train.embedding_dim}, "
+                f"hidden {train.hidden_dim}")
+        if self.srn_steps is not None:
+            line += f"; SRN: r={self.srn_steps}, inner lr {self.inner_lr:g}"
+        return line
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     preset = presets.resolve_preset(args.preset)
     config = presets.load_preset(RUNNER, preset, CONFIG_DIR)
-    if config["eval_episodes"] < cswm_data.MIN_EVAL_EPISODES:
-        raise UsageError(f"the evaluation set needs at least {cswm_data.MIN_EVAL_EPISODES} episodes "
-                         f"(eval.py drops partial batches of 100), the preset has {config['eval_episodes']}")
+    experiment = Experiment.from_arguments(args, preset, config)
     seeds = range(args.seeds or config["seeds"])
-    threads = args.threads or config.get("threads")
-    train_settings = TrainSettings(
-        num_objects=args.k, epochs=args.epochs or config["epochs"],
-        **{f.name: config[f.name] for f in fields(TrainSettings) if f.name not in ("num_objects", "epochs")})
     upstream = vendor.checkout("c-swm")
-    baseline_settings = {"env": args.env, "train_episodes": config["train_episodes"],
-                         "eval_episodes": config["eval_episodes"], "upstream": upstream.commit, **asdict(train_settings)}
-    srn = None
-    if args.srn:
-        steps = config["steps"] if args.steps is None else args.steps
-        inner_lr = args.inner_lr or tuned_inner_lr(config, args.env, args.k)
-        srn = {"srn_steps": steps, "inner_lr": inner_lr}
-
-    name = (f"{args.env}-k{args.k}-{config['train_episodes']}ep-{train_settings.epochs}epochs"
-            f"-batch{train_settings.batch_size}-lr{train_settings.learning_rate:g}")
-    store = ResultStore(args.out / name)
-    arm_settings = {BASELINE: baseline_settings}
-    if srn:
-        arm_settings[SRN] = {**baseline_settings, **srn}
+    store = ResultStore(args.out / experiment.folder_name)
+    settings = experiment.arm_settings(upstream.commit)
+    print(experiment.describe())
     datasets = {}
-    if any(store.get(arm_name, settings, seed) is None for arm_name, settings in arm_settings.items() for seed in seeds):
-        datasets = {split: cswm_data.ensure_dataset(upstream, args.data_dir, args.env, split, config[f"{split}_episodes"])
-                    for split in ("train", "eval")}
+    if any(store.get(arm_name, arm, seed) is None for arm_name, arm in settings.items() for seed in seeds):
+        datasets = {split: cswm_data.ensure_dataset(upstream, args.data_dir, experiment.env, split, episodes)
+                    for split, episodes in (("train", experiment.train_episodes), ("eval", experiment.eval_episodes))}
 
     def arm(arm_name: str) -> Arm:
-        settings = arm_settings[arm_name]
-
         def run(seed: int) -> dict:
-            checkpoint = store.directory / "checkpoints" / f"{arm_name}-{settings_key(settings)}-seed{seed}"
-            srn_of_seed = SRNSettings(srn["srn_steps"], srn["inner_lr"], seed=seed) if arm_name == SRN else None
-            return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, train_settings,
-                                      seed, srn_of_seed)
-        return Arm(settings, run)
+            checkpoint = store.directory / "checkpoints" / f"{arm_name}-{settings_key(settings[arm_name])}-seed{seed}"
+            return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, experiment.train,
+                                      seed, experiment.srn_settings(arm_name, seed))
+        return Arm(settings[arm_name], run)
 
-    arms = {arm_name: arm(arm_name) for arm_name in arm_settings}
-    header = describe(args, preset, config, train_settings, srn)
-    print(header)
-    runs = run_arms(store, arms, seeds, threads)
-    report = f"{header}\n\n{tables(runs, config['eval_episodes'])}\n"
+    runs = run_arms(store, {arm_name: arm(arm_name) for arm_name in settings}, seeds, args.threads or config.get("threads"))
+    report = f"{experiment.describe()}\n\n{tables(runs, experiment.eval_episodes)}\n"
     print(f"\n{report}")
     store.write_markdown(report)
-    plot(runs, store.directory / "results.png", header.splitlines()[0])
+    plot(runs, store.directory / "results.png", experiment.describe())
     print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'} and {store.path}")
-
-
-def describe(args, preset: str, config: dict, train: TrainSettings, srn: dict | None) -> str:
-    """What is being compared, in two lines."""
-    line = (f"C-SWM on {GAME_NAMES[args.env]}, K={args.k}, preset {preset}: {config['train_episodes']} training "
-            f"episodes, {train.epochs} epochs, batch {train.batch_size}, lr {train.learning_rate:g}, "
-            f"encoder {train.encoder}, embedding {train.embedding_dim}, hidden {train.hidden_dim}")
-    if srn:
-        line += f"; SRN: r={srn['srn_steps']}, inner lr {srn['inner_lr']:g}"
-    return line
 
 
 def tables(runs: dict[str, list[dict]], eval_episodes: int) -> str:
@@ -166,7 +185,8 @@ def tables(runs: dict[str, list[dict]], eval_episodes: int) -> str:
 
 def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
     """H@1 and MRR against the number of prediction steps, mean ± std per arm."""
-    figure, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharex=True)
+    figure = Figure(figsize=(9, 3.6))
+    axes = figure.subplots(1, 2, sharex=True)
     for axis, (key, label) in zip(axes, (("h1", "H@1 (%)"), ("mrr", "MRR (%)"))):
         for arm_name, arm_runs in runs.items():
             if not arm_runs:
@@ -180,7 +200,6 @@ def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
     figure.suptitle(title, fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 if __name__ == "__main__":

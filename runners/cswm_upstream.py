@@ -1,10 +1,13 @@
 """One C-SWM run through the pinned upstream scripts: train.py, then eval.py at 1, 5 and
 10 prediction steps, with or without the SRN (adapters.cswm), under patches.cswm."""
+import contextlib
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from adapters.cswm import SRNSettings, modules_with_srn
 from patches import cswm, vendor
@@ -45,9 +48,11 @@ def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: 
 
 def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, srn: SRNSettings | None) -> dict:
     """Run eval.py on the checkpoint folder with ``--num-steps steps``. Returns its globals
-    (``hits_at``, ``rr_sum``, ``num_samples``, ``next_state_flat`` [N, K * D], ...)."""
+    (``hits_at``, ``rr_sum``, ``num_samples``, ``next_state_flat`` [N, K * D], ...); what it
+    prints is read from them instead."""
     argv = ["--dataset", str(dataset), "--save-folder", str(checkpoint), "--num-steps", str(steps)]
-    return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, srn))
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, srn))
 
 
 def _modules(upstream: vendor.Upstream, srn: SRNSettings | None):
@@ -69,6 +74,8 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
         if steps == 1:
             metrics["samples"] = samples
             metrics["spread"] = state_spread(result["next_state_flat"])
+        tqdm.write(f"  {steps} step(s), {samples} samples: H@1 {metrics[f'h1_{steps}']:.3f}, "
+                   f"MRR {metrics[f'mrr_{steps}']:.3f}")
     return metrics
 
 
