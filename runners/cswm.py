@@ -18,6 +18,7 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import argparse
+import textwrap
 from dataclasses import asdict, dataclass, fields
 
 from matplotlib.figure import Figure
@@ -197,7 +198,7 @@ def plot(runs: dict[str, list[dict]], path: Path, title: str) -> None:
         axis.set(xlabel="prediction steps", ylabel=label, xticks=PREDICTION_STEPS)
         axis.grid(alpha=0.3)
     axes[0].legend()
-    figure.suptitle(title, fontsize=8)
+    figure.suptitle(textwrap.fill(title, 130), fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 

@@ -62,18 +62,19 @@ def _modules(upstream: vendor.Upstream, srn: SRNSettings | None):
 def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
                        settings: TrainSettings, seed: int, srn: SRNSettings | None) -> dict:
     """Metrics of one seed: ``h1_<n>`` and ``mrr_<n>`` for n in PREDICTION_STEPS,
-    ``samples`` (ranked eval samples), ``spread`` (state_spread of the eval states) and
-    ``train_loss`` (train.py's best average epoch loss)."""
-    trained = train(upstream, train_set, checkpoint, settings, seed, srn)
-    metrics = {"train_loss": float(trained["best_loss"])}
+    ``samples`` (ranked eval samples), ``spread`` (state_spread of the states of the
+    1-step evaluation) and ``train_loss`` (train.py's best average epoch loss). The
+    scripts' globals (each holds its whole dataset in memory) are dropped as soon as
+    their numbers are read."""
+    metrics = {"train_loss": float(train(upstream, train_set, checkpoint, settings, seed, srn)["best_loss"])}
     for steps in PREDICTION_STEPS:
-        result = evaluate(upstream, eval_set, checkpoint, steps, srn)
-        samples = result["num_samples"]
-        metrics[f"h1_{steps}"] = result["hits_at"][1] / samples
-        metrics[f"mrr_{steps}"] = float(result["rr_sum"]) / samples
+        evaluated = evaluate(upstream, eval_set, checkpoint, steps, srn)
+        samples = metrics["samples"] = evaluated["num_samples"]
+        metrics[f"h1_{steps}"] = evaluated["hits_at"][1] / samples
+        metrics[f"mrr_{steps}"] = float(evaluated["rr_sum"]) / samples
         if steps == 1:
-            metrics["samples"] = samples
-            metrics["spread"] = state_spread(result["next_state_flat"])
+            metrics["spread"] = state_spread(evaluated["next_state_flat"])
+        del evaluated
         tqdm.write(f"  {steps} step(s), {samples} samples: H@1 {metrics[f'h1_{steps}']:.3f}, "
                    f"MRR {metrics[f'mrr_{steps}']:.3f}")
     return metrics

@@ -299,3 +299,29 @@ def test_script_reports_bad_input_without_traceback():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr == "error: argument --k: must be >= 1, got 0\n"
+
+
+def test_presets_follow_appendix_e():
+    paper = runner.presets.load_preset("cswm", "paper")
+    assert {key: paper[key] for key in ("learning_rate", "epochs", "batch_size", "encoder", "embedding_dim",
+                                        "action_dim", "copy_action", "hidden_dim", "seeds", "steps",
+                                        "train_episodes", "eval_episodes")} == {
+        "learning_rate": 1e-4, "epochs": 500, "batch_size": 1024, "encoder": "medium", "embedding_dim": 4,
+        "action_dim": 6, "copy_action": True, "hidden_dim": 512, "seeds": 5, "steps": 10,
+        "train_episodes": 1000, "eval_episodes": 1000}
+    assert [runner.tuned_inner_lr(paper, env, k) for env, k in (("pong", 3), ("pong", 5), ("space", 3), ("space", 5))] \
+        == [0.045, 0.0025, 0.05, 0.05]
+    smoke = runner.presets.load_preset("cswm", "smoke")
+    assert smoke["eval_episodes"] >= cswm_data.MIN_EVAL_EPISODES and smoke["seeds"] >= 2
+
+
+def test_flags_override_the_preset(tiny_presets):
+    config = runner.presets.load_preset("cswm", "smoke", tiny_presets)
+    args = runner.parse_args(["--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3", "--inner-lr", "0.2"])
+    experiment = runner.Experiment.from_arguments(args, "smoke", config)
+    assert (experiment.train.epochs, experiment.srn_steps, experiment.inner_lr) == (7, 3, 0.2)
+    assert experiment.folder_name == "pong-k5-4ep-7epochs-batch20-lr0.001"
+    tuned = runner.Experiment.from_arguments(runner.parse_args(["--env", "pong", "--k", "3", "--srn"]), "smoke", config)
+    assert (tuned.train.epochs, tuned.srn_steps, tuned.inner_lr) == (2, 2, 0.045)
+    settings = tuned.arm_settings("commit")
+    assert settings["SRN"] == {**settings["baseline"], "srn_steps": 2, "inner_lr": 0.045}
