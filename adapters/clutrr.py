@@ -114,7 +114,7 @@ class RefinedSentReader(nn.Module):
         cells = sentence_cell_states(captured["inp_lengths"], captured["hidden"], self.bidirectional)
         cells = cells.view(batch_size, length, -1)
         z = (cells * real.unsqueeze(-1)).sum(1) / real.sum(1, keepdim=True).clamp(min=1)  # [B, 200]
-        self.last_z = z
+        self.last_z = z.detach()  # for inspection
         # "masked": pad elements are inert and pad pairs are dropped, so padding to set_size
         # and refining only the s positions are the same function (tested); the latter is
         # cheaper (the GRN's messages grow with the square of the set size).

@@ -122,7 +122,7 @@ def _install_on_construction(modules, refiner: adapter.RefinerSettings, seed: in
     modules.experiment.choose_model = choose_model_with_refiner
 
 
-def test_k(name: str) -> int | None:
+def k_of_test_file(name: str) -> int | None:
     """"1.7_test.csv_accuracy" -> 7."""
     prefix = name.split("_test.csv")[0]
     return int(prefix.split(".")[-1]) if name.endswith("_test.csv_accuracy") else None
@@ -135,8 +135,8 @@ def summarise(metrics: list[tuple]) -> dict:
     test: dict[int, dict[int, float]] = {k: {} for k in TEST_KS}
     validation, loss = {}, {}
     for context, name, step, value in metrics:
-        if context == "test" and test_k(name) in test:
-            test[test_k(name)][step] = value
+        if context == "test" and k_of_test_file(name) in test:
+            test[k_of_test_file(name)][step] = value
         elif context == "validate" and name == f"{TRAIN_FILE}_accuracy":
             validation[step] = value
         elif context == "train" and name == f"{TRAIN_FILE}_loss":
