@@ -83,7 +83,7 @@ def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs
 
 
 def test_offline_default_download_is_one_line_with_exit_2(tmp_path):
-    result = run_cli("--seeds", "1", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+    result = run_cli(*TINY, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot download https://") and "--data" in line and ".zip" in line
