@@ -1,0 +1,67 @@
+"""The CLUTRR adapter beyond the shared adapter checks: z is what encoding each sentence
+alone gives, masked padding is inert, and the padding ablations differ from the baseline."""
+import pytest
+import torch
+
+from adapters.clutrr import RefinerSettings
+from tests.clutrr_world import batch_loss, build_model, one_thread, world
+
+
+def test_z_is_the_mean_cell_state_of_each_sentence_encoded_alone():
+    model, _ = build_model(RefinerSettings("SRN", 1, 0.001))
+    model.eval()
+    with torch.no_grad(), one_thread():
+        batch_loss(model)
+        reader = model.encoder.reader  # RefinedSentReader
+        lstm, embedding = reader.reader.reader.lstm, reader.reader.reader.embedding
+        batch = world().batch
+        expected = []
+        for story, lengths in zip(batch.s_inp, batch.sent_lengths):
+            cells = []
+            for sentence, length in zip(story, lengths):
+                if length:
+                    _, (_, c) = lstm(embedding(sentence[:length].unsqueeze(0)))
+                    cells.append(torch.cat([c[-2, 0], c[-1, 0]]))
+            expected.append(torch.stack(cells).mean(0))
+    assert reader.last_z.shape == (batch.batch_size, 200)
+    assert torch.allclose(reader.last_z, torch.stack(expected), atol=1e-6)
+    assert any(0 in lengths for lengths in batch.sent_lengths)  # stories of different lengths
+
+
+@pytest.mark.parametrize("kind, inner_lr", [("SRN", 0.001), ("GRN", 0.0005)])
+def test_masked_refinement_equals_refining_the_set_padded_to_20(kind, inner_lr):
+    """Refining the batch's s positions (what "masked" computes) is the same function as
+    refining the set zero-padded to 20 with the mask; the pad elements stay zero."""
+    model, refiner = build_model(RefinerSettings(kind, 3, inner_lr))
+    reader = model.encoder.reader
+    model.eval()
+    with torch.no_grad(), one_thread():
+        objects, _ = reader.reader(world().batch.clone())
+        real = torch.tensor(world().batch.sent_lengths) > 0
+        z = torch.randn(objects.shape[0], 200)
+        s = objects.shape[1]
+        padded = torch.nn.functional.pad(objects, (0, 0, 0, 20 - s))
+        mask = torch.nn.functional.pad(real, (0, 20 - s))
+        if kind == "SRN":
+            short, long = refiner(objects, z, real), refiner(padded, z, mask)
+        else:
+            short = refiner(objects, z, torch.ones(len(z), s, s), real)[0]
+            long = refiner(padded, z, torch.ones(len(z), 20, 20), mask)[0]
+    assert not torch.allclose(short, objects)  # it refines
+    assert torch.allclose(long[:, :s], short, atol=1e-6)
+    assert torch.equal(long[:, s:], torch.zeros_like(long[:, s:]))
+    assert torch.equal(long[:, :s][~real], objects[~real])  # the upstream's own zero rows too
+
+
+@pytest.mark.parametrize("padding", ["naive", "zeroed"])
+def test_unmasked_padding_changes_the_model_even_without_refinement(padding):
+    baseline, _ = build_model()
+    padded, _ = build_model(RefinerSettings("SRN", 0, 0.001, padding=padding))
+    assert not torch.equal(batch_loss(padded.train())[0], batch_loss(baseline.train())[0])
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="padding"):
+        RefinerSettings("SRN", 1, 0.1, padding="none")
+    with pytest.raises(ValueError, match="kind"):
+        RefinerSettings("DSPN", 1, 0.1)

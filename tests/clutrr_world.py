@@ -1,0 +1,115 @@
+"""CLUTRR for the tests: the shared data_db9b8f04.zip (``../shared/data/clutrr/`` beside the
+project, as in CI; a missing zip fails the tests), unpacked once per session into a
+temporary data folder, and tiny upstream RN models on one real batch, built by the
+upstream's own code."""
+import atexit
+import contextlib
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from adapters import clutrr as adapter
+from patches.clutrr import upstream
+from runners import clutrr_data
+from runners.clutrr_train import RunSettings, build_config, prepare_dictionary
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "clutrr" / "data_db9b8f04.zip"
+TINY_ROWS = 48
+PAPER_DROPOUT, PAPER_L2 = 0.5, 1e-4
+
+
+def shared_zip() -> Path:
+    assert SHARED_ZIP.is_file(), f"CLUTRR data missing: expected {SHARED_ZIP} (../shared/data/clutrr/ beside the project)"
+    return SHARED_ZIP
+
+
+def scratch_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def data_dir() -> Path:
+    """A --data-dir with data_db9b8f04 unpacked (from the shared zip) and a tiny training subset."""
+    path = scratch_dir("clutrr-data-")
+    dataset = clutrr_data.ensure_dataset(str(shared_zip()), path)
+    clutrr_data.training_subset(dataset, TINY_ROWS)
+    return path
+
+
+@functools.cache
+def tiny_data() -> tuple[Path, str]:
+    """(upstream root, data folder name) of the tiny training subset, dict.json made."""
+    root = clutrr_data.upstream_root(data_dir())
+    name = f"{clutrr_data.NAME}_train{TINY_ROWS}"
+    prepare_dictionary(root, name, scratch_dir("clutrr-logs-"))
+    return root, name
+
+
+class TinyRN(nn.Module):
+    """The upstream's RN encoder and decoder with their Trainer, as run_experiment builds them."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, trainer):
+        nn.Module.__init__(self)
+        self.encoder, self.decoder, self.trainer = encoder, decoder, trainer
+
+
+@functools.cache
+def world() -> SimpleNamespace:
+    """The upstream modules, a paper-settings config and the first training batch of the
+    tiny subset, prepared as run_experiment prepares them."""
+    root, name = tiny_data()
+    with upstream(root, output=scratch_dir("clutrr-world-") / "upstream.log") as modules:
+        config = build_config(modules, RunSettings(name, 1, PAPER_DROPOUT, PAPER_L2), 0, scratch_dir("clutrr-run-"))
+        folder = root / "data" / name
+        config.dataset.train_file = str(folder / clutrr_data.TRAIN_FILE)
+        data = modules.data.DataUtility(config)
+        data.process_data(str(folder), config.dataset.train_file, load_dictionary=True)
+        config.model.vocab_size = len(data.word2id)
+        config.model.target_size = len(data.target_word2id)
+        config.model.max_nodes = data.num_entity_block
+        config.model.max_sent_length = data.max_sent_length
+        config.model.classes = data.target_id2word
+        batch = next(iter(data.get_dataloader(mode="train")))
+    return SimpleNamespace(modules=modules, config=config, data=data, batch=batch)
+
+
+def build_model(refiner: adapter.RefinerSettings | None = None, seed: int = 0) -> tuple[TinyRN, nn.Module | None]:
+    """The upstream RN (same initial weights for every call with the same seed), with the
+    refiner installed when given; returns (model, refiner)."""
+    w = world()
+    torch.manual_seed(seed)
+    model_config = w.modules.net_registry.prepare_config_for_model(w.config)  # as choose_model
+    encoder = w.modules.relation_nets.RelationNetworkEncoder(model_config)
+    decoder = w.modules.relation_nets.RelationNetworkDecoder(model_config)
+    inserted = None if refiner is None else adapter.install(encoder, refiner, seed)
+    trainer = w.modules.trainer.Trainer(w.config.model, encoder, decoder, max_entity_id=w.data.max_entity_id)
+    return TinyRN(encoder, decoder, trainer), inserted
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one thread for the block: the upstream's LSTM steps take 0.1 s on one
+    thread and seconds on two when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def batch_loss(model: TinyRN, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, class probabilities [B, classes]) of the upstream's Trainer.batchLoss on the
+    world's batch, with the random stream (dropout, entity-embedding permutation) reset."""
+    torch.manual_seed(seed)
+    with one_thread():
+        _, loss, confidences = model.trainer.batchLoss(world().batch.clone())
+    return loss, confidences

@@ -1,0 +1,57 @@
+"""runners/clutrr_data.py on the shared CLUTRR zip: verified unpacking and copying, fixed
+training subsets, clear errors."""
+import csv
+import shutil
+
+import pytest
+
+from runners import clutrr_data
+from runners.common.cli import UsageError
+from tests import clutrr_world
+
+
+def unpacked():
+    return clutrr_world.data_dir() / "clutrr" / "data" / clutrr_data.NAME
+
+
+def test_the_zip_unpacks_to_the_verified_files():
+    assert clutrr_data.sha256(clutrr_world.shared_zip()) == clutrr_data.ARCHIVE_SHA256
+    assert sorted(p.name for p in unpacked().iterdir() if p.name in clutrr_data.FILES) == sorted(clutrr_data.FILES)
+    assert clutrr_data.first_mismatch(unpacked()) is None
+    assert clutrr_data.ensure_dataset("unused when the folder is there", clutrr_world.data_dir()) == unpacked()
+
+
+def test_a_folder_is_verified_and_copied(tmp_path):
+    target = clutrr_data.ensure_dataset(str(unpacked()), tmp_path)
+    assert target == tmp_path.resolve() / "clutrr" / "data" / clutrr_data.NAME
+    assert clutrr_data.first_mismatch(target) is None
+    broken = tmp_path / "broken"
+    shutil.copytree(target, broken)
+    (broken / "1.7_test.csv").write_text("id,story\n")
+    with pytest.raises(UsageError, match="1.7_test.csv is missing or is not the file"):
+        clutrr_data.ensure_dataset(str(broken), tmp_path / "other")
+
+
+def test_training_subset_is_fixed_and_keeps_the_tests(tmp_path):
+    dataset = clutrr_data.ensure_dataset(str(unpacked()), tmp_path)
+    subset = clutrr_data.training_subset(dataset, 100)
+    with open(subset / clutrr_data.TRAIN_FILE, newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    with open(dataset / clutrr_data.TRAIN_FILE, newline="") as handle:
+        full_header, *full = list(csv.reader(handle))
+    assert header == full_header and len(rows) == 100 and len(full) == 15083
+    positions = [full.index(row) for row in rows]
+    assert positions == sorted(positions)  # a subset, in file order
+    assert {row[-1] for row in rows} == {"train"} and len({row[10] for row in rows}) == 3  # tasks 1.2, 1.3, 1.4
+    for name in clutrr_data.FILES:
+        if name != clutrr_data.TRAIN_FILE:
+            assert (subset / name).read_bytes() == (dataset / name).read_bytes()
+    assert clutrr_world.data_dir() != tmp_path  # another data dir, same draw:
+    again = clutrr_data.training_subset(unpacked(), 100)
+    assert (again / clutrr_data.TRAIN_FILE).read_bytes() == (subset / clutrr_data.TRAIN_FILE).read_bytes()
+    assert clutrr_data.training_subset(dataset, 20000) == dataset
+
+
+def test_a_data_dir_under_codes_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="/codes"):
+        clutrr_data.upstream_root(tmp_path / "codes" / "data")
