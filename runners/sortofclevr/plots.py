@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -23,6 +24,7 @@ def plot_validation(runs: dict[str, list[dict]], path: Path) -> None:
             ax.plot(epochs, values, marker="o", label=f"{arm} (n={len(arm_runs)})")
     for ax, title in zip(axes, ("relational", "non-relational")):
         ax.set(title=f"validation, {title}", xlabel="epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy (%, upstream test_)")
     axes[0].legend()
