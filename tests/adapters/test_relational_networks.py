@@ -1,0 +1,87 @@
+"""The SRN inside the upstream RN: in the upstream's own optimiser, trained by the
+upstream's own RN.train_, invisible at 0 inner steps."""
+import numpy as np
+import pytest
+import torch
+
+from adapters.relational_networks import add_srn, inner_steps
+from patches import relational_networks
+from runners.sortofclevr.data import generate
+from runners.sortofclevr.scenes import SortOfClevr
+from runners.sortofclevr.training import SrnSettings, batch_tensors, build_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
+
+BATCH = 4
+
+
+def tiny_batch():
+    upstream = relational_networks.checkout()
+    split = generate(SortOfClevr(upstream), 1, seed=0)
+    return relational_networks.model_module(upstream), batch_tensors(split, "rel", np.arange(BATCH), torch.device("cpu"))
+
+
+def build(model_module, srn):
+    torch.manual_seed(0)
+    return build_model(model_module, BATCH, 1e-4, torch.device("cpu"), srn)
+
+
+def test_srn_parameters_join_the_upstream_adam_with_its_settings():
+    model_module, _ = tiny_batch()
+    model, refiner = build(model_module, SrnSettings(2, 0.1, 16, seed=1))
+    upstream_group, srn_group = model.optimizer.param_groups
+    assert [id(p) for p in srn_group["params"]] == [id(p) for p in refiner.parameters()]
+    assert {k: v for k, v in srn_group.items() if k != "params"} == {k: v for k, v in upstream_group.items() if k != "params"}
+    assert srn_group["lr"] == 1e-4
+    in_optimiser = {id(p) for group in model.optimizer.param_groups for p in group["params"]}
+    assert in_optimiser == {id(p) for p in model.parameters()}
+
+
+def test_one_upstream_train_step_gives_every_srn_parameter_a_gradient_and_changes_it():
+    model_module, tensors = tiny_batch()
+    model, refiner = build(model_module, SrnSettings(2, 0.1, 16, seed=1))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    model.train()
+    model.train_(*tensors)
+    srn_names = [f"srn.{name}" for name, _ in refiner.named_parameters()]
+    parameters = dict(model.named_parameters())
+    assert len(srn_names) == 9  # embed (2), set encoder MLP (6), FSPool (1)
+    assert [n for n in srn_names if parameters[n].grad is None or not parameters[n].grad.abs().sum() > 0] == []
+    assert [n for n in srn_names if torch.equal(parameters[n], before[n])] == []
+    assert not torch.equal(parameters["conv.conv1.weight"], before["conv.conv1.weight"])
+
+
+def test_zero_steps_are_the_baseline_forward_bit_for_bit():
+    model_module, (images, questions, _) = tiny_batch()
+    baseline, _ = build(model_module, None)
+    refined, refiner = build(model_module, SrnSettings(0, 0.1, 16, seed=1))
+    assert all(torch.equal(a, b) for a, b in zip(baseline.state_dict().values(), refined.state_dict().values()))
+    for model in (baseline, refined):
+        model.train()
+    torch.manual_seed(3)
+    expected = baseline(images, questions)
+    torch.manual_seed(3)
+    assert torch.equal(refined(images, questions), expected)
+
+
+def test_inner_steps_switches_the_refinement_off_for_a_block():
+    model_module, (images, questions, _) = tiny_batch()
+    baseline, _ = build(model_module, None)
+    refined, refiner = build(model_module, SrnSettings(3, 0.1, 16, seed=1))
+    with relational_networks.output_dropout_off(baseline), torch.no_grad():
+        expected = baseline.eval()(images, questions)
+        with inner_steps(refiner, 0):
+            assert torch.equal(refined.eval()(images, questions), expected)
+        assert refiner.refiner.steps == 3
+        assert not torch.equal(refined(images, questions), expected)
+
+
+def test_the_srn_is_initialised_from_its_own_seed():
+    model_module, _ = tiny_batch()
+    torch.manual_seed(0)
+    model = model_module.RN(type("Args", (), {"batch_size": BATCH, "lr": 1e-4, "cuda": False})())
+    state = torch.random.get_rng_state()
+    first = add_srn(model, 1, 0.1, embed_dim=16, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = add_srn(model_module.RN(type("Args", (), {"batch_size": BATCH, "lr": 1e-4, "cuda": False})()), 1, 0.1, 16, 7)
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
