@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from patches import cswm, vendor
 from runners.common.cli import UsageError
+from runners.common.results import writable_folder
 
 TRANSITIONS_PER_EPISODE = 10
 OBSERVATION_SHAPE = (6, 50, 50)
@@ -58,12 +59,7 @@ def ensure_dataset(upstream: vendor.Upstream, data_dir: Path, env: str, split: s
 
 def generate(upstream: vendor.Upstream, path: Path, env: str, split: str, episodes: int) -> None:
     """Run data_gen/env.py into a temporary file, check it, then move it to ``path``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create the data folder {path.parent}: {error.strerror}") from None
-    if not os.access(path.parent, os.W_OK):
-        raise UsageError(f"the data folder {path.parent} is not writable: pass another --data-dir")
+    writable_folder(path.parent, "data", "--data-dir")
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.h5")
     argv = ["--env_id", GAMES[env].env_id, "--fname", str(temporary), "--num_episodes", str(episodes),
             "--atari", "--seed", str(SEEDS[split])]

@@ -27,6 +27,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def writable_folder(directory: Path, what: str, option: str) -> Path:
+    """``directory``, created if missing; UsageError naming the ``option`` to change when
+    it cannot be created or written (``what``: "results", "data", ...)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the {what} folder {directory}: {error.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"the {what} folder {directory} is not writable: pass another {option}")
+    return directory
+
+
 def settings_key(settings: dict) -> str:
     """A short fingerprint of a run's settings (order of keys does not matter)."""
     canonical = json.dumps(settings, sort_keys=True, default=str)
@@ -37,14 +49,8 @@ class ResultStore:
     """The finished runs of one experiment folder."""
 
     def __init__(self, directory: Path):
-        self.directory = Path(directory)
+        self.directory = writable_folder(Path(directory), "results", "--out")
         self.path = self.directory / "results.json"
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f"cannot create the results folder {self.directory}: {error.strerror}") from None
-        if not os.access(self.directory, os.W_OK):
-            raise UsageError(f"the results folder {self.directory} is not writable: pass another --out")
         self.runs = self._load()
 
     def _load(self) -> dict:

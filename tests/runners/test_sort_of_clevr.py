@@ -18,16 +18,6 @@ TINY = {"seeds": 1, "train_images": 2, "validation_images": 1, "test_images": 2,
         "synthetic_positions": 2, "dataset_images": 2, "rotations": 4}
 
 
-@pytest.fixture(autouse=True)
-def torch_settings_restored():
-    """The runner pins the thread count and asks for deterministic kernels; undo that afterwards."""
-    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("configs")
