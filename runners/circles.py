@@ -33,7 +33,7 @@ RUNNER = "circles"
 TABLE_COUNTS = range(1, 6)
 METRICS = [Metric(f"decomposed_{n}", f"{n} circle{'s' if n > 1 else ''}: % decomposed", scale=100, digits=1)
            for n in TABLE_COUNTS] + [Metric("reconstruction_error", "test reconstruction error (squared, per image)")]
-SRN_KEYS = ("embedding_dims", "srn_hidden", "n_pieces", "inner_lr", "momentum", "inner_steps")
+SRN_KEYS = ("embedding_dims", "srn_hidden", "n_pieces", "inner_lr", "momentum", "inner_steps", "detach_initial_set")
 BASE_KEYS = ("data_seed", "train_images", "test_images", "epochs", "set_size", "element_dims", "batch_size", "lr",
              "generator_widths", "decoder_widths")
 
@@ -69,7 +69,8 @@ def make_model(settings: dict) -> CircleAutoencoder:
     if "inner_steps" in settings:
         srn = {"embedding_dims": settings["embedding_dims"], "hidden": settings["srn_hidden"],
                "n_pieces": settings["n_pieces"], "inner_lr": settings["inner_lr"], "momentum": settings["momentum"],
-               "steps": steps_at_epoch(settings["inner_steps"], settings["epochs"] - 1)}
+               "steps": steps_at_epoch(settings["inner_steps"], settings["epochs"] - 1),
+               "detach_initial_set": settings["detach_initial_set"]}
     return build_autoencoder(settings["set_size"], settings["element_dims"], settings["generator_widths"],
                              settings["decoder_widths"], srn)
 

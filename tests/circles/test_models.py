@@ -80,3 +80,12 @@ def test_gradient_reaches_every_parameter(srn):
     (reconstruction - images).pow(2).sum().backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
+
+
+def test_detached_initial_set_trains_g_only_through_the_embedding():
+    torch.manual_seed(0)
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, {**SRN, "detach_initial_set": True})
+    images = (torch.rand(4, 3, 64, 64) > 0.9).float()
+    (model(images)[0] - images).pow(2).sum().backward()
+    no_gradient = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert no_gradient == ["generator.to_element.weight", "generator.to_element.bias"]
