@@ -18,10 +18,10 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from circles import figures  # noqa: E402
-from circles.dataset import Circles, DataError, load_or_generate  # noqa: E402
-from circles.models import CircleAutoencoder, build_autoencoder  # noqa: E402
-from circles.training import evaluate, steps_at_epoch, train  # noqa: E402
+from runners import circles_figures as figures  # noqa: E402
+from runners.circles_dataset import Circles, DataError, load_or_generate  # noqa: E402
+from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
+from runners.circles_training import evaluate, steps_at_epoch, train  # noqa: E402
 from runners.common.cli import (ArgumentParser, UsageError, add_common_arguments, main_guard,  # noqa: E402
                                 positive_int)
 from runners.common.experiment import Arm, run_arms  # noqa: E402

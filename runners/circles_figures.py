@@ -14,10 +14,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
-from circles.dataset import COLOURS, IMAGE_SIZE, Circles, render  # noqa: E402
-from circles.metric import NON_EMPTY_THRESHOLD, non_empty_elements  # noqa: E402
-from circles.models import CircleAutoencoder  # noqa: E402
-from circles.training import to_float  # noqa: E402
+from runners.circles_dataset import COLOURS, IMAGE_SIZE, Circles, render  # noqa: E402
+from runners.circles_metric import NON_EMPTY_THRESHOLD, non_empty_elements  # noqa: E402
+from runners.circles_models import CircleAutoencoder  # noqa: E402
+from runners.circles_training import to_float  # noqa: E402
 
 GAP = 2  # pixels between the tiles of a mosaic
 

@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from circles.dataset import MAX_CIRCLES, Circles
-from circles.metric import decomposed, rates_by_count
-from circles.models import CircleAutoencoder
+from runners.circles_dataset import MAX_CIRCLES, Circles
+from runners.circles_metric import decomposed, rates_by_count
+from runners.circles_models import CircleAutoencoder
 
 
 def steps_at_epoch(schedule: dict[int, int], epoch: int) -> int:

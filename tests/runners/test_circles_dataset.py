@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation, label
 
-from circles import dataset
-from circles.dataset import IMAGE_SIZE, MAX_CIRCLES, MAX_RADIUS, DataError, disc, render
+from runners import circles_dataset as dataset
+from runners.circles_dataset import IMAGE_SIZE, MAX_CIRCLES, MAX_RADIUS, DataError, disc, render
 
 
 @pytest.fixture(scope="module")

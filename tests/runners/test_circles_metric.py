@@ -3,8 +3,8 @@ import math
 import numpy as np
 import torch
 
-from circles.dataset import disc
-from circles.metric import decomposed, non_empty_elements, rates_by_count
+from runners.circles_dataset import disc
+from runners.circles_metric import decomposed, non_empty_elements, rates_by_count
 
 
 def element_images(*drawings):

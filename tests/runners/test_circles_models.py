@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from circles.models import (DECODER_WIDTHS, GENERATOR_WIDTHS, ElementDecoder, SetGenerator, SetImageDecoder,
-                            build_autoencoder)
+from runners.circles_models import (DECODER_WIDTHS, GENERATOR_WIDTHS, ElementDecoder, SetGenerator,
+                                    SetImageDecoder, build_autoencoder)
 from srn import SetEncoder, SetRefiner
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)

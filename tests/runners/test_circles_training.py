@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from circles import dataset
-from circles.models import build_autoencoder
-from circles.training import evaluate, steps_at_epoch, to_float, train
+from runners import circles_dataset as dataset
+from runners.circles_models import build_autoencoder
+from runners.circles_training import evaluate, steps_at_epoch, to_float, train
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
 SRN = {"embedding_dims": 12, "hidden": 16, "n_pieces": 20, "inner_lr": 0.1, "momentum": 0.5, "steps": 3}
