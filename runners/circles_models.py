@@ -101,6 +101,7 @@ class CircleAutoencoder(nn.Module):
     one (the SRN arm) it is refiner(S0, z) with z = H_embed(x), a linear map of G's
     flattened features, as in Algorithm 1.
 
+    By default gradient flows back to G through both z and S0, as srn.SetRefiner promises.
     detach_initial_set: refine a copy of S0 that passes no gradient back to G, as the
     official circles code does (it wraps S0 in a new nn.Parameter): G's convolutions then
     learn only through z, and its last layer (S0's projection) keeps its initial weights.

@@ -70,3 +70,10 @@ def test_corrupt_cache_exits_2_in_one_line(tmp_path):
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "is corrupt" in result.stderr and str(cache) in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detach_initial_set_reaches_the_model(detach):
+    config = {**TINY["common"], **TINY["smoke"], "detach_initial_set": detach}
+    _, srn = runner.settings_of(config, runner.CONFIG_DIR / "circles.yaml")
+    assert runner.make_model(srn).detach_initial_set is detach
