@@ -1,0 +1,147 @@
+"""The two arms of the Circles experiment (appendix B.1): G -> F and G -> SRN -> F.
+
+Widths are configurable so that the smoke preset can shrink them; the defaults are the
+paper's. Images are [B, 3, 64, 64], sets [B, N, D] (N = set size, D = element dims).
+"""
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from srn import SetEncoder, SetRefiner
+
+GENERATOR_WIDTHS = (64, 128, 256, 512)
+DECODER_WIDTHS = (1024, 512, 256)
+FEATURE_SIDE = 2  # G's final feature map is [B, C, 2, 2] for 64x64 images
+
+
+class SetGenerator(nn.Module):
+    """G: a DCGAN-style CNN (4x4 kernels, strides 2, 2, 2, 4; batch norm after all but the
+    first) to a feature map [B, C, 2, 2], flattened to F = 4C features (channel-major) and
+    cut into ``set_size`` contiguous groups, each mapped to an element by one shared
+    linear layer (the paper's Conv1d with kernel 1).
+
+    When the set size does not divide F, the features are padded with zeros to the next
+    multiple, so that every group has the same width (with the paper's F = 2048 this
+    happens for set sizes that are not powers of two, e.g. 9).
+    """
+
+    def __init__(self, set_size: int = 16, element_dims: int = 10, widths: tuple = GENERATOR_WIDTHS):
+        super().__init__()
+        c1, c2, c3, c4 = widths
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, c1, 4, stride=2, padding=1, bias=False), nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
+            nn.Conv2d(c2, c3, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c3), nn.ReLU(),
+            nn.Conv2d(c3, c4, 4, stride=4, padding=1, bias=False), nn.BatchNorm2d(c4), nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.set_size = set_size
+        self.feature_count = c4 * FEATURE_SIDE**2
+        self.group_width = math.ceil(self.feature_count / set_size)
+        self.to_element = nn.Linear(self.group_width, element_dims)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """images [B, 3, 64, 64] -> (features [B, F], initial set S0 [B, N, D])."""
+        features = self.convs(images)
+        padding = self.set_size * self.group_width - self.feature_count
+        groups = functional.pad(features, (0, padding)).view(len(images), self.set_size, self.group_width)
+        return features, self.to_element(groups)
+
+
+class ElementDecoder(nn.Module):
+    """TransposeConvs of eq. 4: each element to its own image logits, independently.
+
+    Linear D -> C0*4*4 (batch norm, ReLU), then transposed convolutions to C1 (4x4, stride 2),
+    C2 (4x4, stride 2) with batch norm and ReLU, and to 3 channels (4x4, stride 4): 64x64.
+    """
+
+    def __init__(self, element_dims: int = 10, widths: tuple = DECODER_WIDTHS):
+        super().__init__()
+        c0, c1, c2 = widths
+        self.project = nn.Sequential(
+            nn.Linear(element_dims, c0 * 4 * 4, bias=False), nn.BatchNorm1d(c0 * 4 * 4), nn.ReLU(),
+            nn.Unflatten(1, (c0, 4, 4)),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(c0, c1, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(),
+            nn.ConvTranspose2d(c1, c2, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(),
+            nn.ConvTranspose2d(c2, 3, 4, stride=4, padding=0, bias=False),
+        )
+
+    def forward(self, elements: torch.Tensor) -> torch.Tensor:
+        """elements [M, D] -> logits [M, 3, 64, 64]."""
+        return self.upsample(self.project(elements))
+
+
+class SetImageDecoder(nn.Module):
+    """F of eq. 4: I_i = TransposeConvs(S_i), output = sum_i softmax_i(I) * sigmoid(I_i).
+
+    The softmax runs over the elements, per pixel and channel, so the output lies in [0, 1]
+    and does not depend on the order of the elements (batch norm pools over all elements).
+    """
+
+    def __init__(self, element_dims: int = 10, widths: tuple = DECODER_WIDTHS):
+        super().__init__()
+        self.element = ElementDecoder(element_dims, widths)
+
+    def forward(self, elements: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """elements [B, N, D] -> (image [B, 3, 64, 64], parts [B, N, 3, 64, 64]), where
+        parts[:, i] = softmax_i(I) * sigmoid(I_i) is element i's share of the image."""
+        batch, size, dims = elements.shape
+        logits = self.element(elements.reshape(batch * size, dims))
+        logits = logits.view(batch, size, *logits.shape[1:])
+        parts = logits.softmax(dim=1) * logits.sigmoid()
+        return parts.sum(dim=1), parts
+
+
+class CircleAutoencoder(nn.Module):
+    """Image -> set -> image. Without a refiner (the baseline) the set is S0 = G(x); with
+    one (the SRN arm) it is refiner(S0, z) with z = H_embed(x), a linear map of G's
+    flattened features, as in Algorithm 1.
+
+    By default gradient flows back to G through both z and S0, as srn.SetRefiner promises.
+    detach_initial_set: refine a copy of S0 that passes no gradient back to G, as the
+    official circles code does (it wraps S0 in a new nn.Parameter): G's convolutions then
+    learn only through z, and its last layer (S0's projection) keeps its initial weights.
+    """
+
+    def __init__(self, generator: SetGenerator, decoder: SetImageDecoder, refiner: SetRefiner | None = None,
+                 embedding_dims: int = 100, detach_initial_set: bool = False):
+        super().__init__()
+        self.generator = generator
+        self.decoder = decoder
+        self.refiner = refiner
+        self.embed = None if refiner is None else nn.Linear(generator.feature_count, embedding_dims)
+        self.detach_initial_set = detach_initial_set
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """images [B, 3, 64, 64] -> the set handed to F [B, N, D]."""
+        features, initial = self.generator(images)
+        if self.refiner is None:
+            return initial
+        if self.detach_initial_set:
+            initial = initial.detach()
+        return self.refiner(initial, self.embed(features))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images [B, 3, 64, 64] -> (reconstruction [B, 3, 64, 64], parts [B, N, 3, 64, 64],
+        set [B, N, D])."""
+        elements = self.encode(images)
+        reconstruction, parts = self.decoder(elements)
+        return reconstruction, parts, elements
+
+
+def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple, decoder_widths: tuple,
+                      srn: dict | None = None) -> CircleAutoencoder:
+    """A baseline (srn None) or SRN arm. srn: embedding_dims (z, paper 100), hidden (H_agg's
+    MLP, paper 512), n_pieces (FSPool, paper 20), inner_lr, momentum, steps and optionally
+    detach_initial_set (see CircleAutoencoder)."""
+    generator = SetGenerator(set_size, element_dims, tuple(generator_widths))
+    decoder = SetImageDecoder(element_dims, tuple(decoder_widths))
+    if srn is None:
+        return CircleAutoencoder(generator, decoder)
+    h_agg = SetEncoder(element_dims, srn["embedding_dims"], hidden=srn["hidden"], n_pieces=srn["n_pieces"])
+    refiner = SetRefiner(h_agg, steps=srn["steps"], inner_lr=srn["inner_lr"], momentum=srn["momentum"])
+    return CircleAutoencoder(generator, decoder, refiner, srn["embedding_dims"], srn.get("detach_initial_set", False))
