@@ -1,5 +1,5 @@
 """CLUTRR for the tests: the shared data_db9b8f04.zip (``../shared/data/clutrr/`` beside the
-project, as in CI; a missing zip fails the tests), unpacked once per session into a
+project, as in CI; a missing zip fails the tests), unpacked once per test run into a
 temporary data folder, and tiny upstream RN models on one real batch, built by the
 upstream's own code."""
 import atexit
