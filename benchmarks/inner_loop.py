@@ -6,7 +6,6 @@ official code), on the CPU.
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -15,6 +14,7 @@ if __package__ in (None, ""):
 import torch
 from torch import nn
 
+from benchmarks.timing import median_seconds
 from srn import SetEncoder, SetRefiner
 
 
@@ -38,14 +38,9 @@ class Conv1dMLP(nn.Module):
         return self.conv(x.transpose(1, 2)).transpose(1, 2)
 
 
-def time_step(refiner: SetRefiner, s0: torch.Tensor, z: torch.Tensor, repeats: int) -> float:
+def training_step_seconds(refiner: SetRefiner, s0: torch.Tensor, z: torch.Tensor, repeats: int) -> float:
     """Median seconds of one forward + backward."""
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        refiner(s0, z).pow(2).sum().backward()
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[repeats // 2]
+    return median_seconds(lambda: refiner(s0, z).pow(2).sum().backward(), repeats)
 
 
 def main() -> None:
@@ -61,9 +56,9 @@ def main() -> None:
     encoder = SetEncoder(args.dim, args.embedding)
     s0 = torch.randn(args.batch, args.elements, args.dim, requires_grad=True)
     z = torch.randn(args.batch, args.embedding, requires_grad=True)
-    linear = time_step(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    linear = training_step_seconds(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
     encoder.mlp = Conv1dMLP(encoder.mlp)
-    conv = time_step(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    conv = training_step_seconds(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
     print(f"B={args.batch} N={args.elements} D={args.dim} E={args.embedding} r={args.steps} "
           f"threads={torch.get_num_threads()}")
     print(f"nn.Linear MLP: {linear * 1000:.1f} ms per training step")

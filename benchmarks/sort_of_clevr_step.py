@@ -5,7 +5,6 @@ without the SRN, and one eval forward, on the CPU: what a Sort-of-CLEVR epoch co
 """
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -15,19 +14,11 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.timing import median_seconds  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.sortofclevr.data import generate  # noqa: E402
 from runners.sortofclevr.scenes import SortOfClevr  # noqa: E402
 from runners.sortofclevr.training import SrnSettings, batch_tensors, build_model  # noqa: E402
-
-
-def median_seconds(step, repeats: int) -> float:
-    times = []
-    for _ in range(repeats + 1):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return sorted(times[1:])[repeats // 2]
 
 
 def main() -> None:
