@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from patches import relational_networks, vendor
 from runners import sort_of_clevr
