@@ -10,10 +10,11 @@ refined first:
   the story's real sentences;
 * z [B, 200] = mean over a story's real sentences of the last LSTM layer's final cell
   states (both directions), captured with a forward hook on the per-sentence encoding;
-* SRN: ``SetRefiner(SetEncoder(200, 200), steps, inner_lr)``; GRN:
-  ``GraphRefiner(GraphEncoder(200, 200), steps, inner_lr)`` on the same nodes, starting
-  from weight 1 on every pair, whose refined edge weights scale the RN's pair terms (the
-  rows of ``g_theta``'s output: pair (p, q) is row b*L*L + p*L + q, weight w[b, p, q]).
+* SRN: a SetRefiner over a SetEncoder(200 -> 200); GRN: a GraphRefiner over a
+  GraphEncoder(200 -> 200) on the same nodes, starting from weight 1 on every pair, whose
+  refined edge weights scale the RN's pair terms (the rows of ``g_theta``'s output: pair
+  (p, q) is row b*L*L + p*L + q, weight w[b, p, q]); both built by
+  ``adapters.contract.build_refiner``.
 
 ``padding`` says what the padding does downstream:
 
@@ -28,36 +29,25 @@ refined first:
   sum.
 * "naive" (ablation): no mask anywhere; the RN sums ``g_theta`` over all 400 pairs.
 
-The refiner is built from its own seed (``torch.random.fork_rng``), so the upstream's
+The refiner's parameters come from ``adapters.contract.refiner_rng``, so the upstream's
 random stream, hence its initial weights and dropout masks, are those of the baseline.
+``install(encoder, settings, set_size=20, padding="masked")`` inserts it into a built
+``RelationNetworkEncoder``; ``install_on_construction(experiment, settings, ...)`` makes the
+upstream's ``run_experiment`` build its encoder with it.
 """
 import contextlib
-from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
+from adapters.contract import Adapter, RefinerSettings, build_refiner, refiner_rng
 
+UPSTREAM = "clutrr-baselines"
 PADDINGS = ("masked", "zeroed", "naive")
-REFINER_SEED_OFFSET = 7919  # refiner weights: torch.manual_seed(seed + offset) in a forked RNG
-
-
-@dataclass(frozen=True)
-class RefinerSettings:
-    kind: str  # "SRN" or "GRN"
-    steps: int
-    inner_lr: float
-    set_size: int = 20
-    padding: str = "masked"
-
-    def __post_init__(self):
-        if self.kind not in ("SRN", "GRN"):
-            raise ValueError(f"kind must be SRN or GRN, got {self.kind!r}")
-        if self.padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
+SET_SIZE = 20  # section 3.3: sets padded to 20 sentences
 
 
 def sentence_cell_states(inp_lengths, hidden: tuple[torch.Tensor, torch.Tensor], bidirectional: bool) -> torch.Tensor:
@@ -92,12 +82,12 @@ class PairWeightedGTheta(nn.Module):
 class RefinedSentReader(nn.Module):
     """The upstream's RNSentReader followed by an SRN or GRN (see the module docstring)."""
 
-    def __init__(self, reader: nn.Module, refiner: nn.Module, settings: RefinerSettings,
+    def __init__(self, reader: nn.Module, refiner: nn.Module, kind: str, set_size: int, padding: str,
                  pair_weights: list, bidirectional: bool):
         super().__init__()
         self.reader = reader
         self.refiner = refiner
-        self.settings = settings
+        self.kind, self.set_size, self.padding = kind, set_size, padding
         self.pair_weights = pair_weights  # PairWeightedGTheta.pending: weights for its next call
         self.bidirectional = bidirectional
         self.last_z: torch.Tensor | None = None
@@ -108,8 +98,8 @@ class RefinedSentReader(nn.Module):
         with self._captured_sentence_encoding() as captured:
             objects, question = self.reader(batch)
         batch_size, length, dim = objects.shape
-        if length > self.settings.set_size:
-            raise ValueError(f"a batch has stories of {length} sentences, more than the set size {self.settings.set_size}")
+        if length > self.set_size:
+            raise ValueError(f"a batch has stories of {length} sentences, more than the set size {self.set_size}")
         real = torch.tensor(batch.sent_lengths, device=objects.device) > 0  # [B, s]
         cells = sentence_cell_states(captured["inp_lengths"], captured["hidden"], self.bidirectional)
         cells = cells.view(batch_size, length, -1)
@@ -118,15 +108,15 @@ class RefinedSentReader(nn.Module):
         # "masked": pad elements are inert and pad pairs are dropped, so padding to set_size
         # and refining only the s positions are the same function (tested); the latter is
         # cheaper (the GRN's messages grow with the square of the set size).
-        size = length if self.settings.padding == "masked" else self.settings.set_size
+        size = length if self.padding == "masked" else self.set_size
         s0 = F.pad(objects, (0, 0, 0, size - length))  # [B, size, dim]
-        mask = None if self.settings.padding == "naive" else F.pad(real, (0, size - length))
+        mask = None if self.padding == "naive" else F.pad(real, (0, size - length))
         edges = None
-        if self.settings.kind == "SRN":
+        if self.kind == "srn":
             refined = self.refiner(s0, z, mask)
         else:
             refined, edges = self.refiner(s0, z, edges0=s0.new_ones(batch_size, size, size), mask=mask)
-        if self.settings.padding == "zeroed":
+        if self.padding == "zeroed":
             upstream = torch.arange(size, device=objects.device) < length
             kept = (upstream.unsqueeze(1) & upstream.unsqueeze(0)).to(s0.dtype).expand(batch_size, size, size)
             edges = kept if edges is None else edges * kept
@@ -151,23 +141,41 @@ class RefinedSentReader(nn.Module):
             handle.remove()
 
 
-def build_refiner(settings: RefinerSettings, dim: int, seed: int) -> nn.Module:
-    """The SRN or GRN, initialised from ``seed`` without touching the global torch RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed + REFINER_SEED_OFFSET)
-        if settings.kind == "SRN":
-            return SetRefiner(SetEncoder(dim, dim), settings.steps, settings.inner_lr)
-        return GraphRefiner(GraphEncoder(dim, dim), settings.steps, settings.inner_lr)
-
-
-def install(encoder: nn.Module, settings: RefinerSettings, seed: int) -> nn.Module:
+def install(encoder: nn.Module, settings: RefinerSettings, set_size: int = SET_SIZE,
+            padding: str = "masked") -> nn.Module:
     """Insert the refiner into an upstream ``RelationNetworkEncoder`` (before the optimiser
-    collects its parameters); returns the refiner."""
+    collects its parameters); returns the refiner. ``padding``: see the module docstring."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
     model_config = encoder.model_config
     bidirectional = bool(model_config.encoder.bidirectional)
     dim = model_config.embedding.dim * (2 if bidirectional else 1)
-    refiner = build_refiner(settings, dim, seed)
+    if settings.embedding_or(dim) != dim:
+        raise ValueError(f"z is the LSTM's cell state, {dim} wide: the refiner's embedding cannot be {settings.embedding}")
+    with refiner_rng(settings.seed):
+        refiner = build_refiner(settings, dim, dim)
     g_theta = PairWeightedGTheta(encoder.g_theta)
     encoder.g_theta = g_theta
-    encoder.reader = RefinedSentReader(encoder.reader, refiner, settings, g_theta.pending, bidirectional)
+    encoder.reader = RefinedSentReader(encoder.reader, refiner, settings.kind, set_size, padding, g_theta.pending,
+                                       bidirectional)
     return refiner
+
+
+def install_on_construction(experiment: ModuleType, settings: RefinerSettings, set_size: int = SET_SIZE,
+                            padding: str = "masked") -> ModuleType:
+    """The upstream's freshly imported ``codes.experiment.experiment`` module, patched so that
+    ``run_experiment`` builds its encoder with the refiner (its ``choose_model`` wrapped:
+    the refiner is in before the trainer collects the parameters for the optimiser).
+    Patched in place: ``run_experiment`` looks ``choose_model`` up in its own module."""
+    choose_model = experiment.choose_model
+
+    def choose_model_with_refiner(config):
+        encoder, decoder = choose_model(config)
+        install(encoder, settings, set_size, padding)
+        return encoder, decoder
+
+    experiment.choose_model = choose_model_with_refiner
+    return experiment
+
+
+ADAPTER = Adapter(UPSTREAM, ("srn", "grn"), install, install_on_construction)

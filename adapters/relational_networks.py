@@ -6,27 +6,32 @@ The 25 cells of the conv feature map [B, 24, 5, 5] are the proposed set S0 [B, 2
 H_embed, which shares G's weights through the feature map; the refined set goes back to
 [B, 24, 5, 5] so that every upstream line after ``self.conv`` (coordinates, question,
 pairing, g, f) runs unchanged. The refiner is installed as a forward hook on ``RN.conv``
-and its parameters join the Adam optimiser the upstream builds in ``RN.__init__``.
+and its parameters join the Adam optimiser the upstream builds in ``RN.__init__``; they
+come from ``adapters.contract.refiner_rng``.
 """
 import contextlib
+from types import ModuleType
 from typing import Iterator
 
 import torch
 from torch import nn
 
-from srn import SetEncoder, SetRefiner
+from adapters.contract import Adapter, RefinerSettings, build_refiner, refiner_rng
 
+UPSTREAM = "relational-networks"
 CHANNELS = 24
 CELLS = 25
+EMBEDDING = 256  # the width of z when the settings leave it open (appendix D does not state it)
 
 
 class FeatureMapRefiner(nn.Module):
     """Refines a conv feature map [B, C, H, W] as the set of its H*W cells of C dims."""
 
-    def __init__(self, channels: int, cells: int, embed_dim: int, steps: int, inner_lr: float):
+    def __init__(self, channels: int, cells: int, settings: RefinerSettings):
         super().__init__()
-        self.embed = nn.Linear(channels * cells, embed_dim)
-        self.refiner = SetRefiner(SetEncoder(channels, embed_dim), steps, inner_lr)
+        embedding = settings.embedding_or(EMBEDDING)
+        self.embed = nn.Linear(channels * cells, embedding)
+        self.refiner = build_refiner(settings, channels, embedding)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
         """feature_map [B, C, H, W] -> refined [B, C, H, W] (the same tensor with 0 steps)."""
@@ -37,21 +42,32 @@ class FeatureMapRefiner(nn.Module):
         return s.permute(0, 2, 1).reshape(b, c, h, w).contiguous()
 
 
-def add_srn(model: nn.Module, steps: int, inner_lr: float, embed_dim: int = 256, seed: int = 0) -> FeatureMapRefiner:
-    """Insert an SRN into an upstream ``RN`` in place; returns it (also ``model.srn``).
-
-    Its weights are initialised from ``seed`` without touching the global torch RNG, so
-    the upstream's random stream (dropout) is the baseline's. Its parameters are added to
-    ``model.optimizer`` as a new group with the optimiser's own settings (lr, betas, ...).
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        refiner = FeatureMapRefiner(CHANNELS, CELLS, embed_dim, steps, inner_lr)
+def install(model: nn.Module, settings: RefinerSettings) -> FeatureMapRefiner:
+    """Insert an SRN into an upstream ``RN`` in place; returns it (also ``model.srn``). Its
+    parameters are added to ``model.optimizer`` as a new group with the optimiser's own
+    settings (lr, betas, ...)."""
+    with refiner_rng(settings.seed):
+        refiner = FeatureMapRefiner(CHANNELS, CELLS, settings)
     device = next(model.parameters()).device
     model.srn = refiner.to(device)
     model.conv.register_forward_hook(lambda module, inputs, output: model.srn(output))
     model.optimizer.add_param_group({"params": list(refiner.parameters())})
     return refiner
+
+
+def install_on_construction(model_module: ModuleType, settings: RefinerSettings) -> ModuleType:
+    """A copy of the upstream's freshly imported ``model`` module whose ``RN(args)`` is
+    built with the SRN installed (main.py builds ``RN(args)``)."""
+
+    class RNWithSRN(model_module.RN):
+        def __init__(self, args):
+            super().__init__(args)
+            install(self, settings)
+
+    copy = ModuleType(model_module.__name__, model_module.__doc__)
+    copy.__dict__.update(vars(model_module))
+    copy.RN = RNWithSRN
+    return copy
 
 
 @contextlib.contextmanager
@@ -63,3 +79,6 @@ def inner_steps(refiner: FeatureMapRefiner, steps: int) -> Iterator[None]:
         yield
     finally:
         refiner.refiner.steps = trained
+
+
+ADAPTER = Adapter(UPSTREAM, ("srn",), install, install_on_construction)

@@ -14,11 +14,12 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from adapters.contract import RefinerSettings  # noqa: E402
 from benchmarks.timing import median_seconds  # noqa: E402
 from patches import relational_networks  # noqa: E402
-from runners.sortofclevr.data import generate  # noqa: E402
-from runners.sortofclevr.scenes import SortOfClevr  # noqa: E402
-from runners.sortofclevr.training import SrnSettings, batch_tensors, build_model  # noqa: E402
+from runners.sort_of_clevr_data import generate  # noqa: E402
+from runners.sort_of_clevr_scenes import SortOfClevr  # noqa: E402
+from runners.sort_of_clevr_train import batch_tensors, build_model  # noqa: E402
 
 
 def main() -> None:
@@ -36,9 +37,10 @@ def main() -> None:
     tensors = batch_tensors(split, "rel", np.arange(args.batch), torch.device("cpu"))
     module = relational_networks.model_module(upstream)
     results = {}
-    for name, srn in (("RN", None), (f"RN+SRN ({args.steps} steps)", SrnSettings(args.steps, 0.1, args.embedding, 0))):
+    srn = RefinerSettings("srn", args.steps, 0.1, embedding=args.embedding, seed=0)
+    for name, refiner in (("RN", None), (f"RN+SRN ({args.steps} steps)", srn)):
         torch.manual_seed(0)
-        model, _ = build_model(module, args.batch, 1e-4, torch.device("cpu"), srn)
+        model, _ = build_model(module, args.batch, 1e-4, torch.device("cpu"), refiner)
         model.train()
         train = median_seconds(lambda: model.train_(*tensors), args.repeats)
         model.eval()

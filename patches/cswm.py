@@ -19,13 +19,13 @@ ale-py 0.12, Pillow 10+, PyTorch 2.x and numpy 2.
   configured logging, and then its log.txt stays empty) and adds a FileHandler for its
   log.txt to the root logger every time it runs (a second run in the same process also
   writes into the first run's log). Each run starts with an unconfigured root logger, as
-  a script does, and the previous handlers and level are restored after it.
+  a script does, and the previous handlers and level are restored after it
+  (``patches.root_logger``).
 
 A replacement for the upstream's ``modules`` (the SRN adapter's) can be passed through
 ``modules``; the upstream files are never edited.
 """
 import contextlib
-import logging
 from types import ModuleType
 from typing import Iterator, Sequence
 
@@ -35,6 +35,7 @@ import torch.utils.data
 
 from patches import vendor
 from patches.gym_shim import gym_modules
+from patches.root_logger import fresh_root_logger
 
 ORIGINAL_DATALOADER = torch.utils.data.DataLoader
 
@@ -75,27 +76,6 @@ def upstream_dataloader() -> Iterator[None]:
         yield
     finally:
         torch.utils.data.DataLoader = ORIGINAL_DATALOADER
-
-
-@contextlib.contextmanager
-def fresh_root_logger() -> Iterator[None]:
-    """Within the block the root logger is as a script starts with (no handlers, level
-    WARNING), so train.py's ``logging.basicConfig`` takes effect; on exit the handlers it
-    added are closed and the previous handlers and level come back."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    for handler in handlers:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-            handler.close()
-        for handler in handlers:
-            root.addHandler(handler)
-        root.setLevel(level)
 
 
 def run_script(

@@ -1,16 +1,20 @@
 """Circles (paper section 2.2, Table 1, Figures 2, 3, 5): can a set generator decompose an
 image into its circles? The baseline G -> F against G -> SRN -> F, same decoder F.
 
-    python runners/circles.py [--srn] [--seeds N] [--preset smoke|paper|auto]
-                              [--epochs E] [--images N] [--out DIR] [--threads N] [--data-dir DIR]
+    python runners/circles.py [--srn [--steps R] [--inner-lr LR] [--momentum M] [--hidden H]]
+                              [--epochs E] [--images N] [--preset smoke|paper|auto] [--config FILE]
+                              [--seeds N] [--threads N] [--device auto|cpu|cuda|cuda:N]
+                              [--data-dir DIR] [--out DIR] [--dry-run]
 
 Trains the baseline (and the SRN arm with --srn) for every seed, prints the share of test
 images decomposed per number of circles (Table 1's layout) and the test reconstruction
 error, and draws the figures of seed 0 under DIR/<preset>-<images>images-<epochs>epochs/.
 """
-import os
 import shlex
 import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: import the project from its root
@@ -18,95 +22,150 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from runners import circles_figures as figures  # noqa: E402
-from runners.circles_dataset import Circles, DataError, load_or_generate  # noqa: E402
+from adapters.contract import RefinerSettings  # noqa: E402
+from runners import circles_plots as plots  # noqa: E402
+from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E402
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
-from runners.circles_training import evaluate, steps_at_epoch, train  # noqa: E402
-from runners.common.cli import (ArgumentParser, UsageError, add_common_arguments, main_guard,  # noqa: E402
-                                positive_int)
-from runners.common.experiment import Arm, run_arms  # noqa: E402
-from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset  # noqa: E402
+from runners.circles_train import evaluate, train  # noqa: E402
+from runners.common.atomic import replaced_atomically  # noqa: E402
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, positive_int  # noqa: E402
+from runners.common.invocation import BASELINE, LABELS, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
+from runners.common.runs import Arm, run_arms  # noqa: E402
+from runners.common.settings import frozen, with_overrides  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 
 RUNNER = "circles"
 TABLE_COUNTS = range(1, 6)
 METRICS = [Metric(f"decomposed_{n}", f"{n} circle{'s' if n > 1 else ''}: % decomposed", scale=100, digits=1)
            for n in TABLE_COUNTS] + [Metric("reconstruction_error", "test reconstruction error (squared, per image)")]
-SRN_KEYS = ("embedding_dims", "srn_hidden", "n_pieces", "inner_lr", "momentum", "inner_steps", "detach_initial_set")
-BASE_KEYS = ("data_seed", "train_images", "test_images", "epochs", "set_size", "element_dims", "batch_size", "lr",
-             "generator_widths", "decoder_widths")
+PRESENTATION = ("scale", "figure_images", "interpolation_frames", "tsne_radius", "tsne_step")  # not in any run
+REFINER_ONLY = ("curriculum", "detach_initial_set")  # in the refiner arm's runs only
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """The refiner's inner steps while it trains: the first ``epochs`` epochs take ``steps``,
+    later ones the refiner's own (the official code: 10, then 20 from the 21st epoch on)."""
+
+    epochs: int
+    steps: int
+
+    def __post_init__(self):
+        for name in ("epochs", "steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"curriculum {name} must be an integer >= 0, got {value!r}")
+
+    def steps_at(self, epoch: int, steps: int) -> int:
+        """The inner steps at ``epoch`` (0-based) of a refiner of ``steps`` steps."""
+        return self.steps if epoch < self.epochs else steps
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The runner's keys of a preset (configs/circles.yaml says what each does); the
+    curriculum is given as {epochs: E, steps: S}."""
+
+    data_seed: int
+    train_images: int
+    test_images: int
+    epochs: int
+    set_size: int
+    element_dims: int
+    batch_size: int
+    lr: float
+    generator_widths: tuple[int, int, int, int]
+    decoder_widths: tuple[int, int, int]
+    curriculum: Curriculum
+    detach_initial_set: bool
+    figure_images: int
+    interpolation_frames: int
+    tsne_radius: int
+    tsne_step: int
+    scale: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.curriculum, Curriculum):
+            if not isinstance(self.curriculum, Mapping) or set(self.curriculum) != {"epochs", "steps"}:
+                raise ValueError(f"curriculum must be {{epochs: E, steps: S}}, got {self.curriculum!r}")
+            object.__setattr__(self, "curriculum", Curriculum(**self.curriculum))
+        for name, size in (("generator_widths", 4), ("decoder_widths", 3)):
+            widths = tuple(getattr(self, name))
+            if len(widths) != size:
+                raise ValueError(f"{name} must list {size} widths, got {list(widths)}")
+            object.__setattr__(self, name, widths)
+        if self.train_images < self.batch_size:
+            raise ValueError(f"train_images (--images) must be at least the batch size ({self.batch_size}), "
+                             f"got {self.train_images}")
 
 
 def parse_args(argv: list[str] | None):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--srn", action="store_true", help="add the SRN arm (the baseline always runs)")
+    parser = ArgumentParser(prog=f"runners/{RUNNER}.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--images", type=positive_int, default=None,
                         help="training images (default: the preset's; the test set stays the preset's)")
-    add_common_arguments(parser, default_out=f"results/{RUNNER}")
+    add_common_arguments(parser, RUNNER)
     return parser.parse_args(argv)
 
 
-def settings_of(config: dict, path: Path) -> tuple[dict, dict]:
-    """(baseline settings, SRN settings) from a preset; UsageError naming a missing or bad key."""
-    try:
-        baseline = {key: config[key] for key in BASE_KEYS}
-        srn = {**baseline, **{key: config[key] for key in SRN_KEYS}}
-    except KeyError as error:
-        raise UsageError(f"{path} lacks the setting {error.args[0]!r}") from None
-    if not isinstance(srn["inner_steps"], dict) or 0 not in srn["inner_steps"]:
-        raise UsageError(f"{path}: inner_steps must map first epochs (from 0) to steps, e.g. {{0: 10, 20: 20}}")
-    if baseline["train_images"] < baseline["batch_size"]:
-        raise UsageError(f"--images must be at least the batch size ({baseline['batch_size']})")
-    return baseline, srn
+def arm_identities(settings: Settings, refiners: Mapping[str, RefinerSettings]) -> dict[str, dict]:
+    """Arm name -> the settings that define its runs: the baseline's, and for each refiner
+    arm those plus the curriculum, detach_initial_set and the refiner's."""
+    values = asdict(settings)
+    baseline = {key: value for key, value in values.items() if key not in PRESENTATION + REFINER_ONLY}
+    refined = {**baseline, **{key: values[key] for key in REFINER_ONLY}}
+    return {BASELINE: baseline, **{kind: {**refined, "refiner": refiner_identity(refiner)}
+                                   for kind, refiner in refiners.items()}}
 
 
-def make_model(settings: dict) -> CircleAutoencoder:
-    """A fresh baseline (no SRN keys in ``settings``) or SRN model, refiner at the steps of
-    the last epoch."""
-    srn = None
-    if "inner_steps" in settings:
-        srn = {"embedding_dims": settings["embedding_dims"], "hidden": settings["srn_hidden"],
-               "n_pieces": settings["n_pieces"], "inner_lr": settings["inner_lr"], "momentum": settings["momentum"],
-               "steps": steps_at_epoch(settings["inner_steps"], settings["epochs"] - 1),
-               "detach_initial_set": settings["detach_initial_set"]}
-    return build_autoencoder(settings["set_size"], settings["element_dims"], settings["generator_widths"],
-                             settings["decoder_widths"], srn)
+def make_model(settings: Settings, refiner: RefinerSettings | None, device: torch.device) -> CircleAutoencoder:
+    """A fresh baseline (refiner None) or refiner-arm model on ``device``, the refiner at the
+    inner steps of the last epoch (as training leaves it)."""
+    if refiner is not None:
+        refiner = replace(refiner, steps=settings.curriculum.steps_at(settings.epochs - 1, refiner.steps))
+    return build_autoencoder(settings.set_size, settings.element_dims, settings.generator_widths,
+                             settings.decoder_widths, refiner, settings.detach_initial_set).to(device)
 
 
-def checkpoint_path(directory: Path, arm: str, settings: dict) -> Path:
-    return directory / "models" / f"{arm}-{settings_key(settings)}-seed0.pt"
+def checkpoint_path(directory: Path, arm: str, identity: dict) -> Path:
+    return directory / "models" / f"{arm}-{settings_key(identity)}-seed0.pt"
 
 
-def make_arm(arm: str, settings: dict, train_data: Circles, test_data: Circles, directory: Path) -> Arm:
-    """An arm whose run trains and evaluates one seed, keeping the seed-0 model for figures."""
+def make_arm(name: str, identity: dict, settings: Settings, refiner: RefinerSettings | None, device: torch.device,
+             train_data: Circles, test_data: Circles, directory: Path) -> Arm:
+    """An arm whose run trains and evaluates one seed (the refiner seeded with it), keeping
+    the seed-0 model for the figures."""
     def run(seed: int) -> dict:
-        model = make_model(settings)
-        history = train(model, torch.from_numpy(train_data.images), settings["epochs"], settings["batch_size"],
-                        settings["lr"], torch.Generator().manual_seed(seed), settings.get("inner_steps"))
-        metrics = evaluate(model, test_data, settings["batch_size"])
+        seeded = None if refiner is None else replace(refiner, seed=seed)
+        model = make_model(settings, seeded, device)
+        inner_steps = None if seeded is None else partial(settings.curriculum.steps_at, steps=seeded.steps)
+        history = train(model, torch.from_numpy(train_data.images), settings.epochs, settings.batch_size,
+                        settings.lr, torch.Generator().manual_seed(seed), inner_steps)
+        metrics = evaluate(model, test_data, settings.batch_size)
         if seed == 0:
-            path = checkpoint_path(directory, arm, settings)
+            path = checkpoint_path(directory, name, identity)
             path.parent.mkdir(exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save(model.state_dict(), temporary)
-            os.replace(temporary, path)
+            with replaced_atomically(path) as temporary:
+                torch.save(model.state_dict(), temporary)
         return {**metrics, "train_loss": history[-1]}
-    return Arm(settings, run)
+    return Arm(identity, run)
 
 
-def load_models(arms: dict[str, Arm], directory: Path) -> dict[str, CircleAutoencoder]:
-    """The seed-0 models whose checkpoints exist; UsageError for an unreadable one."""
+def load_models(arms: Mapping[str, Arm], settings: Settings, refiners: Mapping[str, RefinerSettings],
+                device: torch.device, directory: Path) -> dict[str, CircleAutoencoder]:
+    """Arm name -> its seed-0 model, for those whose checkpoint exists; UsageError for an
+    unreadable one."""
     models = {}
     for name, arm in arms.items():
         path = checkpoint_path(directory, name, arm.settings)
         if not path.exists():
             print(f"no seed-0 model of {name} at {path}: its figures are skipped")
             continue
-        model = make_model(arm.settings)
+        refiner = refiners.get(name)
+        model = make_model(settings, None if refiner is None else replace(refiner, seed=0), device)
         try:
-            model.load_state_dict(torch.load(path, weights_only=True))
+            model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
         except (OSError, RuntimeError, ValueError) as error:
             raise UsageError(f"cannot read the model {path} ({str(error).splitlines()[0]}): "
                              "delete it and its results.json to retrain") from None
@@ -114,50 +173,61 @@ def load_models(arms: dict[str, Arm], directory: Path) -> dict[str, CircleAutoen
     return models
 
 
-def draw_figures(models: dict[str, CircleAutoencoder], test_data: Circles, config: dict, directory: Path) -> list[Path]:
-    """The figures of the seed-0 models under ``directory``; returns their paths."""
+def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, settings: Settings,
+                 directory: Path) -> list[Path]:
+    """The figures of the seed-0 models (arm name -> model) under ``directory``; returns
+    their paths."""
     paths = []
-    shown = [int(i) for i in (test_data.counts > 0).nonzero()[0][: config["figure_images"]]]
+    shown = [int(i) for i in (test_data.counts > 0).nonzero()[0][: settings.figure_images]]
     for name, model in models.items():
         paths.append(directory / f"decomposition_{name}.png")
-        figures.decomposition_grid(model, test_data, shown, paths[-1], name)
+        plots.decomposition_grid(model, test_data, shown, paths[-1], LABELS[name])
     if models:
+        labelled = {LABELS[name]: model for name, model in models.items()}
         paths.append(directory / "responsibility.png")
-        figures.responsibility(models, paths[-1], config["interpolation_frames"])
+        plots.responsibility(labelled, paths[-1], settings.interpolation_frames)
         paths.append(directory / "tsne.png")
-        figures.tsne(models, paths[-1], config["tsne_radius"], config["tsne_step"])
+        plots.tsne(labelled, paths[-1], settings.tsne_radius, settings.tsne_step)
     return paths
 
 
-def main(argv: list[str] | None = None, config_dir: Path = CONFIG_DIR) -> None:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    preset = resolve_preset(args.preset)
-    config = load_preset(RUNNER, preset, config_dir)
-    overrides = {"epochs": args.epochs, "train_images": args.images, "seeds": args.seeds}
-    config.update({key: value for key, value in overrides.items() if value is not None})
-    baseline, srn = settings_of(config, config_dir / f"{RUNNER}.yaml")
-    scale = f"preset {preset}: {config.get('scale', '')}"
-    if args.epochs or args.images:
-        scale += f" (overridden: {config['train_images']} training images, {config['epochs']} epochs)"
-    print(scale)
+    invocation = resolve(RUNNER, args)
+    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_images": args.images}),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    identities = arm_identities(settings, invocation.refiners)
+    directory = args.out / f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs"
+    if args.dry_run:
+        print_plan(invocation, ResultStore(directory, create=False), identities, settings)
+        return
 
-    directory = args.out / f"{preset}-{config['train_images']}images-{config['epochs']}epochs"
+    scale = f"preset {invocation.preset}: {settings.scale}"
+    if args.epochs or args.images:
+        scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
+    print(scale)
+    for kind, refiner in invocation.refiners.items():
+        if settings.curriculum.epochs >= settings.epochs:
+            print(f"note: the curriculum covers all {settings.epochs} epochs: {LABELS[kind]} trains with "
+                  f"{settings.curriculum.steps} inner steps throughout, never its own {refiner.steps}")
     store = ResultStore(directory)
     try:
-        train_data = load_or_generate(args.data_dir, config["data_seed"], "train", config["train_images"])
-        test_data = load_or_generate(args.data_dir, config["data_seed"], "test", config["test_images"])
+        train_data = load_or_generate(args.data_dir, settings.data_seed, "train", settings.train_images)
+        test_data = load_or_generate(args.data_dir, settings.data_seed, "test", settings.test_images)
     except DataError as error:
         raise UsageError(str(error)) from None
 
-    arms = {"baseline": make_arm("baseline", baseline, train_data, test_data, directory)}
-    if args.srn:
-        arms["SRN"] = make_arm("SRN", srn, train_data, test_data, directory)
-    runs = run_arms(store, arms, range(config["seeds"]), args.threads or config.get("threads"))
+    arms = {name: make_arm(name, identity, settings, invocation.refiners.get(name), invocation.device,
+                           train_data, test_data, directory)
+            for name, identity in identities.items()}
+    runs = run_arms(store, arms, invocation.seeds, invocation.threads)
 
-    table = comparison_table(runs, METRICS, reference="baseline", arms_as_rows=False)
+    table = comparison_table({LABELS[name]: metrics for name, metrics in runs.items()}, METRICS,
+                             reference=LABELS[BASELINE], arms_as_rows=False)
     print(table)
-    paths = draw_figures(load_models(arms, directory), test_data, config, directory)
-    command = "python runners/circles.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    models = load_models(arms, settings, invocation.refiners, invocation.device, directory)
+    paths = draw_figures(models, test_data, settings, directory)
+    command = f"python runners/{RUNNER}.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n\n".join([
         "# Circles: % of test images decomposed, by number of circles (paper Table 1)",
         f"`{command.strip()}`", scale, table,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from srn import SetEncoder, SetRefiner
+from adapters.contract import RefinerSettings, build_refiner, refiner_rng
 
 GENERATOR_WIDTHS = (64, 128, 256, 512)
 DECODER_WIDTHS = (1024, 512, 256)
@@ -98,8 +98,8 @@ class SetImageDecoder(nn.Module):
 
 class CircleAutoencoder(nn.Module):
     """Image -> set -> image. Without a refiner (the baseline) the set is S0 = G(x); with
-    one (the SRN arm) it is refiner(S0, z) with z = H_embed(x), a linear map of G's
-    flattened features, as in Algorithm 1.
+    one (the SRN arm) it is refiner(S0, z) with z = embed(x), a linear map of G's flattened
+    features (H_embed of Algorithm 1).
 
     By default gradient flows back to G through both z and S0, as srn.SetRefiner promises.
     detach_initial_set: refine a copy of S0 that passes no gradient back to G, as the
@@ -107,14 +107,21 @@ class CircleAutoencoder(nn.Module):
     learn only through z, and its last layer (S0's projection) keeps its initial weights.
     """
 
-    def __init__(self, generator: SetGenerator, decoder: SetImageDecoder, refiner: SetRefiner | None = None,
-                 embedding_dims: int = 100, detach_initial_set: bool = False):
+    def __init__(self, generator: SetGenerator, decoder: SetImageDecoder, refiner: nn.Module | None = None,
+                 embed: nn.Module | None = None, detach_initial_set: bool = False):
         super().__init__()
+        if (refiner is None) != (embed is None):
+            raise ValueError("refiner and embed come together (the SRN arm) or not at all (the baseline)")
         self.generator = generator
         self.decoder = decoder
         self.refiner = refiner
-        self.embed = None if refiner is None else nn.Linear(generator.feature_count, embedding_dims)
+        self.embed = embed
         self.detach_initial_set = detach_initial_set
+
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are (batches go there)."""
+        return next(self.parameters()).device
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """images [B, 3, 64, 64] -> the set handed to F [B, N, D]."""
@@ -134,14 +141,21 @@ class CircleAutoencoder(nn.Module):
 
 
 def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple, decoder_widths: tuple,
-                      srn: dict | None = None) -> CircleAutoencoder:
-    """A baseline (srn None) or SRN arm. srn: embedding_dims (z, paper 100), hidden (H_agg's
-    MLP, paper 512), n_pieces (FSPool, paper 20), inner_lr, momentum, steps and optionally
-    detach_initial_set (see CircleAutoencoder)."""
+                      refiner: RefinerSettings | None = None, detach_initial_set: bool = False) -> CircleAutoencoder:
+    """The baseline (refiner None) or the SRN arm, on the CPU (detach_initial_set: see
+    CircleAutoencoder).
+
+    G and F draw their initial weights from torch's generator, the same draws in both arms;
+    the refiner (H_agg: hidden width, FSPool pieces; the inner loop's steps, inner_lr,
+    momentum, backprop) and the z projection (G's features -> ``refiner.embedding``, paper
+    100; G's feature count when None) draw theirs within ``refiner_rng(refiner.seed)``.
+    """
     generator = SetGenerator(set_size, element_dims, tuple(generator_widths))
     decoder = SetImageDecoder(element_dims, tuple(decoder_widths))
-    if srn is None:
+    if refiner is None:
         return CircleAutoencoder(generator, decoder)
-    h_agg = SetEncoder(element_dims, srn["embedding_dims"], hidden=srn["hidden"], n_pieces=srn["n_pieces"])
-    refiner = SetRefiner(h_agg, steps=srn["steps"], inner_lr=srn["inner_lr"], momentum=srn["momentum"])
-    return CircleAutoencoder(generator, decoder, refiner, srn["embedding_dims"], srn.get("detach_initial_set", False))
+    embedding = refiner.embedding_or(generator.feature_count)
+    with refiner_rng(refiner.seed):
+        set_refiner = build_refiner(refiner, element_dims, embedding)
+        embed = nn.Linear(generator.feature_count, embedding)
+    return CircleAutoencoder(generator, decoder, set_refiner, embed, detach_initial_set)

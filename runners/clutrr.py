@@ -2,8 +2,9 @@
 pinned koustuvsinha/clutrr-baselines vs RN + SRN vs RN + GRN, trained on k=2,3,4 stories of
 data_db9b8f04 and tested on k=2..10.
 
-    python runners/clutrr.py [--srn] [--grn] [--seeds N] [--preset smoke|paper|auto]
-        [--epochs E] [--train-rows N] [--data PATH_OR_URL] [--out DIR] [--threads N] [--data-dir DIR]
+    python runners/clutrr.py [--srn] [--grn] [--epochs E] [--train-rows N] [--data PATH_OR_URL]
+        [common options: --preset --config --seeds --threads --device --data-dir --out --dry-run
+         --steps --inner-lr --momentum --backprop --hidden]
     python runners/clutrr.py --padding-ablation [same options]
 
 Every arm is the upstream's own run_experiment on the same data and seeds (the refiners are
@@ -22,34 +23,43 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 import os
 import shutil
 import time
+from dataclasses import dataclass, replace
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-from adapters.clutrr import RefinerSettings
+from adapters.clutrr import PADDINGS
+from adapters.contract import RefinerSettings
 from patches import vendor
 from patches.clutrr import NAME as UPSTREAM
-from runners import clutrr_data
-from runners.clutrr_train import RunSettings, prepare_dictionary, train
-from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, positive_int
-from runners.common.experiment import Arm, run_arms
-from runners.common.presets import load_preset, resolve_preset
-from runners.common.results import ResultStore, atomic_write_text, settings_key
+from patches.clutrr.run_config import prepare_dictionary
+from runners import clutrr_data, clutrr_plots
+from runners.clutrr_train import RunSettings, train
+from runners.common.atomic import atomic_write_text
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, positive_int
+from runners.common.device import use_device
+from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve
+from runners.common.results import ResultStore, settings_key
+from runners.common.runs import Arm, run_arms
+from runners.common.settings import frozen, with_overrides
 from runners.common.stats import Metric, comparison_table
 
+RUNNER = "clutrr"
 HASH_SEED = "0"  # the upstream maps entities through the iteration order of sets of names
+LABELS = {BASELINE: "RN", "srn": "RN + SRN", "grn": "RN + GRN"}  # arm name -> label in tables and plots
+ABLATION = (  # the SRN arms of --padding-ablation: (name suffix, steps (None: the refiner's), padding)
+    ("pad20 r=0, unmasked", 0, "naive"),
+    ("pad20 r=0, pad terms zeroed", 0, "zeroed"),
+    ("pad20 r=0, masked", 0, "masked"),
+    ("unmasked", None, "naive"),
+    (None, None, "masked"),
+)
 ACCURACY = [Metric(f"acc_k{k}", f"k={k}", 100, 1) for k in clutrr_data.TEST_KS] + [Metric("best_234", "k=2,3,4", 100, 1)]
-ABLATION = [Metric("best_234", "k=2,3,4, best epoch", 100, 1), Metric("final_234", "k=2,3,4, last epoch", 100, 1),
-            Metric("best_epoch", "best epoch", 1, 1)]
+ABLATION_METRICS = [Metric("best_234", "k=2,3,4, best epoch", 100, 1), Metric("final_234", "k=2,3,4, last epoch", 100, 1),
+                    Metric("best_epoch", "best epoch", 1, 1)]
 
 
 def parse_args(argv):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--srn", action="store_true", help="add the RN + SRN arm")
-    parser.add_argument("--grn", action="store_true", help="add the RN + GRN arm")
+    parser = ArgumentParser(prog=f"runners/{RUNNER}.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--padding-ablation", action="store_true",
                         help="instead: the SRN with unmasked / masked padding to 20, with 0 and r steps")
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
@@ -57,104 +67,106 @@ def parse_args(argv):
                         help="train on a fixed random subset of this many stories (default: the preset's)")
     parser.add_argument("--data", default=clutrr_data.PUBLIC_COPY,
                         help=f"{clutrr_data.NAME}.zip or its unpacked folder, or a URL (default: the public copy)")
-    add_common_arguments(parser, "results/clutrr")
+    add_common_arguments(parser, RUNNER)
     return parser.parse_args(argv)
 
 
-def arm_definitions(args, preset: dict) -> dict[str, dict]:
-    """Arm name -> the settings that define its runs (besides data, epochs, seed)."""
-    def refined(kind, steps, padding="masked"):
-        options = preset[kind.lower()]
-        return {"refiner": {"kind": kind, "steps": options["steps"] if steps is None else steps,
-                            "inner_lr": options["inner_lr"], "set_size": preset["set_size"], "padding": padding}}
+@dataclass(frozen=True)
+class Settings:
+    """The preset's CLUTRR settings (with --epochs, --train-rows): ``epochs`` training
+    epochs on ``train_rows`` stories (None: all 15,083); the LSTM's ``encoder_dropout``;
+    the l2 penalty of the baseline and SRN arms (``l2``) and of the GRN arm (``grn_l2``);
+    the refiners' ``set_size`` and ``padding`` (adapters.clutrr)."""
 
-    baseline = {"l2": preset["l2"], "refiner": None}
-    if args.padding_ablation:
-        srn = {"l2": preset["l2"]}
-        return {
-            "baseline": baseline,
-            "pad20 r=0, unmasked": {**srn, **refined("SRN", 0, "naive")},
-            "pad20 r=0, pad terms zeroed": {**srn, **refined("SRN", 0, "zeroed")},
-            "pad20 r=0, masked": {**srn, **refined("SRN", 0)},
-            "SRN, unmasked": {**srn, **refined("SRN", None, "naive")},
-            "SRN": {**srn, **refined("SRN", None)},
-        }
-    arms = {"baseline": baseline}
-    if args.srn:
-        arms["SRN"] = {"l2": preset["l2"], **refined("SRN", None)}
-    if args.grn:
-        arms["GRN"] = {"l2": preset["grn_l2"], **refined("GRN", None)}
-    return arms
+    epochs: int
+    train_rows: int | None
+    encoder_dropout: float
+    l2: float
+    grn_l2: float
+    set_size: int
+    padding: str
+
+    def __post_init__(self):
+        if self.padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
+        for name in ("epochs", "set_size") + (("train_rows",) if self.train_rows is not None else ()):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
 
 
-def make_arm(name: str, definition: dict, common: dict, root: Path, runs_dir: Path) -> Arm:
-    settings = {**common, **definition}
-    refiner = None if definition["refiner"] is None else RefinerSettings(**definition["refiner"])
-    run_settings = RunSettings(common["data"], common["epochs"], common["encoder_dropout"], definition["l2"], refiner)
+def arm_runs(settings: Settings, refiners: dict[str, RefinerSettings], padding_ablation: bool) -> dict[str, RunSettings]:
+    """Arm name -> what its runs train: the baseline and each refiner arm ("srn", "grn"),
+    or for the padding ablation the baseline and the SRN arms of ABLATION ("srn, <suffix>")."""
+    data_name = clutrr_data.subset_name(settings.train_rows)
 
+    def arm(kind: str | None = None, steps: int | None = None, padding: str | None = None) -> RunSettings:
+        refiner = None if kind is None else refiners[kind]
+        if refiner is not None and steps is not None:
+            refiner = replace(refiner, steps=steps)
+        return RunSettings(data_name, settings.epochs, settings.encoder_dropout,
+                           settings.grn_l2 if kind == "grn" else settings.l2, refiner,
+                           settings.set_size, padding or settings.padding)
+
+    if padding_ablation:
+        return {BASELINE: arm(), **{"srn" if suffix is None else f"srn, {suffix}": arm("srn", steps, padding)
+                                    for suffix, steps, padding in ABLATION}}
+    return {BASELINE: arm(), **{kind: arm(kind) for kind in refiners}}
+
+
+def identity(run: RunSettings, settings: Settings, upstream_commit: str) -> dict:
+    """The settings that identify an arm's runs (besides the seed)."""
+    refiner = None if run.refiner is None else {**refiner_identity(run.refiner), "set_size": run.set_size,
+                                                "padding": run.padding}
+    return {"data": run.data_name, "train_rows": settings.train_rows, "epochs": run.epochs,
+            "encoder_dropout": run.encoder_dropout, "upstream": upstream_commit, "l2": run.l2, "refiner": refiner}
+
+
+def label(name: str) -> str:
+    """"srn, pad20 r=0, masked" -> "RN + SRN, pad20 r=0, masked"."""
+    kind, *rest = name.split(", ", 1)
+    return ", ".join([LABELS[kind], *rest])
+
+
+def make_arm(name: str, run_settings: RunSettings, arm_identity: dict, root: Path, runs_dir: Path, device: str) -> Arm:
     def run(seed: int) -> dict:
-        run_dir = runs_dir / f"{name.replace(' ', '').replace(',', '_').replace('=', '')}-{settings_key(settings)}-seed{seed}"
+        slug = name.replace(" ", "").replace(",", "_").replace("=", "")
+        run_dir = runs_dir / f"{slug}-{settings_key(arm_identity)}-seed{seed}"
         shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted attempt left
-        return train(run_settings, seed, root, run_dir, description=f"{name}, seed {seed}")
+        return train(run_settings, seed, root, run_dir, device, description=f"{label(name)}, seed {seed}")
 
-    return Arm(settings, run)
-
-
-def plot_accuracy_by_k(runs: dict, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for arm, metrics in runs.items():
-        values = np.array([[run[f"acc_k{k}"] * 100 for k in clutrr_data.TEST_KS] for run in metrics])
-        axis.errorbar(clutrr_data.TEST_KS, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1 else None,
-                      marker="o", capsize=3, label=f"{arm} (n={len(values)})")
-    axis.axvspan(1.5, 4.5, color="0.9", zorder=0)
-    axis.set(xlabel="k (relations to chain; trained on 2, 3, 4)", ylabel="test accuracy (%)",
-             title="CLUTRR, at each run's best epoch on k=2,3,4")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return Arm(arm_identity, run)
 
 
-def plot_curves(runs: dict, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for arm, metrics in runs.items():
-        curves = np.array([run["curves"]["mean_234"] for run in metrics]) * 100
-        epochs = np.arange(1, curves.shape[1] + 1)
-        axis.plot(epochs, curves.mean(0), marker=".", label=f"{arm} (n={len(curves)})")
-    axis.set(xlabel="epoch", ylabel="mean test accuracy on k=2,3,4 (%)", title="CLUTRR learning curves (mean over seeds)")
-    axis.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
-def run_minutes(store: ResultStore, arms: dict) -> str:
-    """"baseline 3.1, SRN 4.2": mean wall minutes of a finished run per arm."""
+def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
+    """"RN 3.1, RN + SRN 4.2": mean wall minutes of a finished run per arm."""
     parts = []
     for name, arm in arms.items():
         seconds = [run["seconds"] for run in store.runs.values()
                    if run["arm"] == name and settings_key(run["settings"]) == settings_key(arm.settings)]
         if seconds:
-            parts.append(f"{name} {np.mean(seconds) / 60:.1f}")
+            parts.append(f"{label(name)} {np.mean(seconds) / 60:.1f}")
     return ", ".join(parts)
 
 
-def report(runs: dict, args, common: dict, seeds: int, preset_name: str, per_run: str, seconds: float) -> str:
-    rows = common["train_rows"] or "all 15,083"
+def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: Invocation, upstream_commit: str,
+           per_run: str, seconds: float) -> str:
+    """The Markdown report of ``runs`` (arm label -> metrics per finished seed)."""
+    rows = settings.train_rows or "all 15,083"
+    seeds = invocation.seeds
     lines = [
-        "# CLUTRR: " + (" vs ".join(f"RN + {arm}" if arm != "baseline" else "RN" for arm in runs)
-                        if not args.padding_ablation else "padding ablation (RN + SRN)"),
+        "# CLUTRR: " + (" vs ".join(runs) if not padding_ablation else f"padding ablation ({LABELS['srn']})"),
         "",
-        f"{clutrr_data.NAME}, {rows} training stories (80% train, 20% validation), {common['epochs']} epochs, "
-        f"seeds 0..{seeds - 1}, preset {preset_name}, upstream {UPSTREAM} {common['upstream'][:7]}.",
+        f"{clutrr_data.NAME}, {rows} training stories (80% train, 20% validation), {settings.epochs} epochs, "
+        f"seeds {seeds.start}..{seeds.stop - 1}, preset {invocation.preset}, upstream {UPSTREAM} {upstream_commit[:7]}.",
         "",
     ]
-    if args.padding_ablation:
+    reference = LABELS[BASELINE]
+    if padding_ablation:
         lines += ["Mean test accuracy (%) on k=2,3,4: at each run's best epoch, at its last epoch; and the best epoch.", "",
-                  comparison_table(runs, ABLATION)]
+                  comparison_table(runs, ABLATION_METRICS, reference)]
     else:
         lines += ["Test accuracy (%) per k at each run's best epoch by mean test accuracy on k=2,3,4 "
-                  "(the paper's selection), and that mean.", "", comparison_table(runs, ACCURACY)]
+                  "(the paper's selection), and that mean.", "", comparison_table(runs, ACCURACY, reference)]
     lines += ["", f"Minutes per run (mean over seeds): {per_run}. This command: {seconds / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
@@ -162,33 +174,39 @@ def report(runs: dict, args, common: dict, seeds: int, preset_name: str, per_run
 def main(argv=None) -> None:
     start = time.perf_counter()
     args = parse_args(argv)
-    preset_name = resolve_preset(args.preset)
-    preset = load_preset("clutrr", preset_name)
-    epochs = args.epochs or preset["epochs"]
-    rows = args.train_rows or preset["train_rows"]
-    seeds = args.seeds or preset["seeds"]
-    threads = args.threads or preset["threads"]
-    checkout = vendor.checkout(UPSTREAM)
-    store = ResultStore(args.out / f"train{rows or 'all'}-epochs{epochs}")
+    if args.padding_ablation and args.grn:
+        raise UsageError("--padding-ablation trains SRN arms only: drop --grn")
+    invocation = resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
+    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows}),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    commit = vendor.checkout(UPSTREAM).commit
+    runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
+    identities = {name: identity(run, settings, commit) for name, run in runs.items()}
+    folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}"
+    if args.dry_run:
+        print_plan(invocation, ResultStore(folder, create=False), identities, settings)
+        return
+    store = ResultStore(folder)
     dataset = clutrr_data.ensure_dataset(args.data, args.data_dir)
-    folder = clutrr_data.training_subset(dataset, rows)
+    data_name = clutrr_data.training_subset(dataset, settings.train_rows).name
     root = clutrr_data.upstream_root(args.data_dir)
-    prepare_dictionary(root, folder.name, store.directory / "upstream")
-    common = {"data": folder.name, "train_rows": rows, "epochs": epochs,
-              "encoder_dropout": preset["encoder_dropout"], "upstream": checkout.commit}
-    arms = {name: make_arm(name, definition, common, root, store.directory / "upstream")
-            for name, definition in arm_definitions(args, preset).items()}
-    runs = run_arms(store, arms, range(seeds), threads)
-    text = report(runs, args, common, seeds, preset_name, run_minutes(store, arms), time.perf_counter() - start)
+    prepare_dictionary(root, data_name, store.directory / "upstream")
+    use_device(invocation.device)
+    arms = {name: make_arm(name, run, identities[name], root, store.directory / "upstream", str(invocation.device))
+            for name, run in runs.items()}
+    finished = run_arms(store, arms, invocation.seeds, invocation.threads)
+    by_label = {label(name): metrics for name, metrics in finished.items()}
+    text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
+                  time.perf_counter() - start)
     print("\n" + text)
     if args.padding_ablation:
         atomic_write_text(store.directory / "ablation.md", text)
-        plot_curves(runs, store.directory / "ablation_curves.png")
+        clutrr_plots.learning_curves(by_label, store.directory / "ablation_curves.png")
         print(f"saved {store.directory / 'ablation.md'} and ablation_curves.png")
     else:
         store.write_markdown(text)
-        plot_curves(runs, store.directory / "curves.png")
-        plot_accuracy_by_k(runs, store.directory / "accuracy_by_k.png")
+        clutrr_plots.learning_curves(by_label, store.directory / "curves.png")
+        clutrr_plots.accuracy_by_k(by_label, store.directory / "accuracy_by_k.png")
         print(f"saved {store.directory / 'results.md'}, curves.png and accuracy_by_k.png")
 
 

@@ -4,16 +4,16 @@
 archive, verifies it by sha256 and unpacks it into ``<data_dir>/clutrr/data/data_db9b8f04``,
 where the upstream looks for it (patches.clutrr runs it from ``<data_dir>/clutrr/work``);
 later calls verify and reuse it. ``training_subset`` derives a folder with a fixed random
-subset of the training rows (test files unchanged) for quick runs. Nothing is edited in
-place: the upstream adds its dict.json beside the files, the empty ``test_tasks`` of
-config.json is supplied at run time. CLUTRR is CC-BY-NC 4.0 (Sinha et al., EMNLP 2019).
+subset of the training rows (test files unchanged) for quick runs; ``subset_name`` names
+its folder without reading anything. Each folder appears whole or not at all
+(``runners.common.atomic``). Nothing is edited in place: the upstream adds its dict.json
+beside the files, the empty ``test_tasks`` of config.json is supplied at run time.
+CLUTRR is CC-BY-NC 4.0 (Sinha et al., EMNLP 2019).
 """
 import csv
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
+from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
 
 NAME = "data_db9b8f04"
 PUBLIC_COPY = "https://github.com/uclnlp/ctp/raw/master/data/clutrr-emnlp/data_db9b8f04.zip"
 ARCHIVE_SHA256 = "52571c7feb2dc628d6cd56cc9e03f2572d343fdccbbc5c7301caa02f12f1b7bd"
 TRAIN_FILE = "1.2,1.3,1.4_train.csv"
+TRAIN_STORIES = 15083  # rows of TRAIN_FILE (verified by its sha256)
 TEST_KS = tuple(range(2, 11))
 FILES = {
     TRAIN_FILE: "4d129c71dcfa28ce3e195dd93bda62daa2e710f7137fdd38c2864c5f9ac2e4d6",
@@ -80,19 +82,19 @@ def ensure_dataset(source: str, data_dir: Path) -> Path:
             raise UsageError(f"{target} is incomplete or corrupt ({bad} is missing or differs): delete that folder and run again")
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{NAME}.") as scratch:
-        scratch = Path(scratch)
+    with replaced_atomically(target) as folder:
+        folder.mkdir()
         if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
-            archive = scratch / f"{NAME}.zip"
+            archive = folder / f"{NAME}.zip"
             _download(source, archive)
-            _unpack(archive, scratch / NAME, source)
+            _unpack(archive, folder, source)
+            archive.unlink()
         elif Path(source).is_file():
-            _unpack(Path(source), scratch / NAME, source)
+            _unpack(Path(source), folder, source)
         elif Path(source).is_dir():
-            _copy_folder(Path(source), scratch / NAME)
+            _copy_folder(Path(source), folder)
         else:
             raise UsageError(f"--data {source}: no such file or folder; {LOCAL_COPY_HINT}")
-        os.replace(scratch / NAME, target)
     return target
 
 
@@ -108,39 +110,41 @@ def _download(url: str, destination: Path) -> None:
 
 
 def _unpack(archive: Path, destination: Path, source: str) -> None:
+    """The verified archive's files into the folder ``destination``."""
     digest = sha256(archive)
     if digest != ARCHIVE_SHA256:
         raise UsageError(f"--data {source}: sha256 {digest[:16]}... is not that of {NAME}.zip "
                          f"({ARCHIVE_SHA256[:16]}...)")
-    destination.mkdir()
     with zipfile.ZipFile(archive) as members:
         for name in FILES:
             (destination / name).write_bytes(members.read(name))
 
 
 def _copy_folder(folder: Path, destination: Path) -> None:
+    """The verified files of ``folder`` into the folder ``destination``."""
     bad = first_mismatch(folder)
     if bad:
         raise UsageError(f"--data {folder}: {bad} is missing or is not the file of {NAME}; {LOCAL_COPY_HINT}")
-    destination.mkdir()
     for name in FILES:
         shutil.copyfile(folder / name, destination / name)
 
 
+def subset_name(rows: int | None) -> str:
+    """The name of the data folder ``training_subset`` gives for ``rows`` (read from nothing)."""
+    return NAME if rows is None or rows >= TRAIN_STORIES else f"{NAME}_train{rows}"
+
+
 def training_subset(dataset: Path, rows: int | None) -> Path:
-    """The dataset folder with ``rows`` training stories drawn at random (fixed seed, file
-    order kept) and the same test files; the full dataset when ``rows`` is None or not
-    smaller than the training file."""
-    with open(dataset / TRAIN_FILE, newline="") as handle:
-        header, *stories = list(csv.reader(handle))
-    if rows is None or rows >= len(stories):
-        return dataset
-    target = dataset.with_name(f"{NAME}_train{rows}")
+    """The verified dataset folder with ``rows`` training stories drawn at random (fixed
+    seed, file order kept) and the same test files, in ``subset_name(rows)`` beside it; the
+    full dataset when ``rows`` is None or not smaller than the training file."""
+    target = dataset.with_name(subset_name(rows))
     if target.exists():
         return target
+    with open(dataset / TRAIN_FILE, newline="") as handle:
+        header, *stories = list(csv.reader(handle))
     keep = np.sort(np.random.default_rng(SUBSET_SEED).choice(len(stories), rows, replace=False))
-    with tempfile.TemporaryDirectory(dir=dataset.parent, prefix=f".{target.name}.") as scratch:
-        folder = Path(scratch) / target.name
+    with replaced_atomically(target) as folder:
         folder.mkdir()
         with open(folder / TRAIN_FILE, "w", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
@@ -149,5 +153,4 @@ def training_subset(dataset: Path, rows: int | None) -> Path:
         for name in FILES:
             if name != TRAIN_FILE:
                 shutil.copyfile(dataset / name, folder / name)
-        os.replace(folder, target)
     return target

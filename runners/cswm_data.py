@@ -9,7 +9,6 @@ Frames are float64, as upstream stores them: about 2.4 GB per 1000 episodes.
 """
 import contextlib
 import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from patches import cswm, vendor
+from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
 from runners.common.results import writable_folder
 
@@ -60,18 +60,14 @@ def ensure_dataset(upstream: vendor.Upstream, data_dir: Path, env: str, split: s
 def generate(upstream: vendor.Upstream, path: Path, env: str, split: str, episodes: int) -> None:
     """Run data_gen/env.py into a temporary file, check it, then move it to ``path``."""
     writable_folder(path.parent, "data", "--data-dir")
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.h5")
-    argv = ["--env_id", GAMES[env].env_id, "--fname", str(temporary), "--num_episodes", str(episodes),
-            "--atari", "--seed", str(SEEDS[split])]
-    try:
+    with replaced_atomically(path) as temporary:
+        argv = ["--env_id", GAMES[env].env_id, "--fname", str(temporary), "--num_episodes", str(episodes),
+                "--atari", "--seed", str(SEEDS[split])]
         with tqdm(total=episodes, desc=f"generating {path.name}", unit="episode") as bar:
             with contextlib.redirect_stdout(_EpisodeCounter(bar)):
                 cswm.run_script(upstream, "data_gen/env.py", argv)
             bar.update(episodes - bar.n)
         check_dataset(temporary, episodes)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 class _EpisodeCounter(io.TextIOBase):

@@ -1,12 +1,17 @@
-"""CLUTRR for the tests: the shared data_db9b8f04.zip (``../shared/data/clutrr/`` beside the
-project, as in CI; a missing zip fails the tests), unpacked once per test run into a
-temporary data folder, and tiny upstream RN models on one real batch, built by the
+"""CLUTRR for the tests, without runner code (tests of the adapter and patch layers use it):
+the shared data_db9b8f04.zip (``../shared/data/clutrr/`` beside the project, as in CI; a
+missing zip fails the tests), unpacked once per test run into a temporary data folder laid
+out as runners.clutrr_data lays it out (so it serves as a runner's --data-dir), a tiny
+training subset of it, and tiny upstream RN models on one real batch, built by the
 upstream's own code."""
 import atexit
 import contextlib
+import csv
 import functools
 import shutil
 import tempfile
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,13 +19,16 @@ import torch
 from torch import nn
 
 from adapters import clutrr as adapter
+from adapters.contract import RefinerSettings
 from patches.clutrr import upstream
-from runners import clutrr_data
-from runners.clutrr_train import RunSettings, build_config, prepare_dictionary
+from patches.clutrr.run_config import build_config, prepare_dictionary
+from patches.vendor import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "clutrr" / "data_db9b8f04.zip"
+DATASET = "data_db9b8f04"
+TRAIN_FILE = "1.2,1.3,1.4_train.csv"  # stories chaining k=2,3,4 relations (then the *_test.csv files, k=2..10)
 TINY_ROWS = 48
+TINY_DATASET = f"{DATASET}_first{TINY_ROWS}"  # a name the runner never uses
 PAPER_DROPOUT, PAPER_L2 = 0.5, 1e-4
 
 
@@ -30,27 +38,42 @@ def shared_zip() -> Path:
 
 
 def scratch_dir(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=prefix)).resolve()
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 
 @functools.cache
 def data_dir() -> Path:
-    """A --data-dir with data_db9b8f04 unpacked (from the shared zip) and a tiny training subset."""
+    """A data folder (a runner's --data-dir) with data_db9b8f04 unpacked from the shared zip
+    into ``clutrr/data/data_db9b8f04`` and the tiny training subset beside it."""
     path = scratch_dir("clutrr-data-")
-    dataset = clutrr_data.ensure_dataset(str(shared_zip()), path)
-    clutrr_data.training_subset(dataset, TINY_ROWS)
+    dataset = path / "clutrr" / "data" / DATASET
+    with zipfile.ZipFile(shared_zip()) as archive:
+        names = [name for name in archive.namelist() if name.endswith(".csv") or name == "config.json"]
+        archive.extractall(dataset, names)
+    tiny = dataset.with_name(TINY_DATASET)
+    tiny.mkdir()
+    for name in names:
+        shutil.copyfile(dataset / name, tiny / name)
+    with open(dataset / TRAIN_FILE, newline="") as handle:
+        rows = list(csv.reader(handle))[: 1 + TINY_ROWS]  # the header and the first stories
+    with open(tiny / TRAIN_FILE, "w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
     return path
+
+
+def dataset_dir() -> Path:
+    """The unpacked data_db9b8f04 folder."""
+    return data_dir() / "clutrr" / "data" / DATASET
 
 
 @functools.cache
 def tiny_data() -> tuple[Path, str]:
     """(upstream root, data folder name) of the tiny training subset, dict.json made."""
-    root = clutrr_data.upstream_root(data_dir())
-    name = f"{clutrr_data.NAME}_train{TINY_ROWS}"
-    prepare_dictionary(root, name, scratch_dir("clutrr-logs-"))
-    return root, name
+    root = data_dir() / "clutrr"
+    prepare_dictionary(root, TINY_DATASET, scratch_dir("clutrr-logs-"))
+    return root, TINY_DATASET
 
 
 class TinyRN(nn.Module):
@@ -67,9 +90,10 @@ def world() -> SimpleNamespace:
     tiny subset, prepared as run_experiment prepares them."""
     root, name = tiny_data()
     with upstream(root, output=scratch_dir("clutrr-world-") / "upstream.log") as modules:
-        config = build_config(modules, RunSettings(name, 1, PAPER_DROPOUT, PAPER_L2), 0, scratch_dir("clutrr-run-"))
+        config = build_config(modules, name, 0, scratch_dir("clutrr-run-"), "cpu", encoder_dropout=PAPER_DROPOUT,
+                              l2=PAPER_L2)
         folder = root / "data" / name
-        config.dataset.train_file = str(folder / clutrr_data.TRAIN_FILE)
+        config.dataset.train_file = str(folder / TRAIN_FILE)
         data = modules.data.DataUtility(config)
         data.process_data(str(folder), config.dataset.train_file, load_dictionary=True)
         config.model.vocab_size = len(data.word2id)
@@ -81,15 +105,17 @@ def world() -> SimpleNamespace:
     return SimpleNamespace(modules=modules, config=config, data=data, batch=batch)
 
 
-def build_model(refiner: adapter.RefinerSettings | None = None, seed: int = 0) -> tuple[TinyRN, nn.Module | None]:
+def build_model(refiner: RefinerSettings | None = None, seed: int = 0,
+                padding: str = "masked") -> tuple[TinyRN, nn.Module | None]:
     """The upstream RN (same initial weights for every call with the same seed), with the
-    refiner installed when given; returns (model, refiner)."""
+    refiner installed when given (its seed: ``seed``; ``padding``: adapters.clutrr's);
+    returns (model, refiner)."""
     w = world()
     torch.manual_seed(seed)
     model_config = w.modules.net_registry.prepare_config_for_model(w.config)  # as choose_model
     encoder = w.modules.relation_nets.RelationNetworkEncoder(model_config)
     decoder = w.modules.relation_nets.RelationNetworkDecoder(model_config)
-    inserted = None if refiner is None else adapter.install(encoder, refiner, seed)
+    inserted = None if refiner is None else adapter.install(encoder, replace(refiner, seed=seed), padding=padding)
     trainer = w.modules.trainer.Trainer(w.config.model, encoder, decoder, max_entity_id=w.data.max_entity_id)
     return TinyRN(encoder, decoder, trainer), inserted
 

@@ -18,10 +18,9 @@ installed and yields its modules:
   are removed afterwards.
 
 The device (rn.yaml hard-codes ``cuda:0``) and every output path (logs, checkpoints) are
-set in the config the runner builds (runners/clutrr_train.py).
+set in the config ``run_config.build_config`` makes of rn.yaml.
 """
 import contextlib
-import logging
 import os
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -31,6 +30,7 @@ from patches import vendor
 from patches.clutrr import compat
 from patches.clutrr import torch_geometric
 from patches.clutrr.stubs import stub_modules
+from patches.root_logger import fresh_root_logger
 
 NAME = "clutrr-baselines"
 MODULES = (
@@ -76,28 +76,17 @@ def working_directory(path: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def captured_output(output: Path | None) -> Iterator[None]:
-    """The upstream's prints and log records go to ``output`` (appended) when given; the
-    root logger's handlers and level are restored afterwards (experiment.py removes them
-    at import and run_experiment installs its own)."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    """The upstream's prints and log records go to ``output`` (appended) when given, under
+    a fresh root logger (experiment.py removes the root handlers at import and
+    run_experiment installs its own); ours come back afterwards."""
     with contextlib.ExitStack() as stack:
         if output is not None:
             output.parent.mkdir(parents=True, exist_ok=True)
             stream = stack.enter_context(open(output, "a"))
             stack.enter_context(contextlib.redirect_stdout(stream))
             stack.enter_context(contextlib.redirect_stderr(stream))
-        try:
-            yield
-        finally:
-            for handler in list(root.handlers):
-                if handler not in handlers:
-                    root.removeHandler(handler)
-                    handler.close()
-            for handler in handlers:
-                if handler not in root.handlers:
-                    root.addHandler(handler)
-            root.setLevel(level)
+        stack.enter_context(fresh_root_logger())
+        yield
 
 
 @contextlib.contextmanager

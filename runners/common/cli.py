@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NoReturn
 
-from patches.vendor import UpstreamError
+from patches.vendor import PROJECT_ROOT, UpstreamError
 from srn import InnerLossNotFinite
 
 PRESETS = ("smoke", "paper", "auto")
@@ -44,23 +44,55 @@ def positive_float(text: str) -> float:
     return value
 
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+def finite_positive_float(text: str) -> float:
+    value = positive_float(text)
+    if value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be finite, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
 DATA_DIR = PROJECT_ROOT / "data"
+REFINER_KINDS = ("srn", "grn")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """--preset, --seeds, --threads, --data-dir and --out, the same for every runner
-    (None = from the preset)."""
+def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
+    """The arguments every runner takes (None = from the preset): --preset, --config,
+    --seeds, --threads, --device, --data-dir, --out, --dry-run, and the refiner arms
+    (--srn, --grn) with their settings (--steps, --inner-lr, --momentum, --backprop,
+    --hidden)."""
     parser.add_argument("--preset", choices=PRESETS, default="auto",
                         help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
-                             "auto: paper if CUDA is available, else smoke")
+                             "auto: paper on a GPU, else smoke")
+    parser.add_argument("--config", type=Path, default=None,
+                        help=f"the presets file (default: configs/{runner}.yaml)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the preset's)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="CPU threads, pinned so reruns are bit-identical (default: the preset's, else all cores)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
                         help="where generated datasets are cached and reused (default: data/)")
-    parser.add_argument("--out", type=Path, default=Path(default_out),
-                        help=f"results folder (default: {default_out}); a rerun resumes what is there")
+    parser.add_argument("--device", default="auto",
+                        help="auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--out", type=Path, default=Path("results") / runner,
+                        help=f"results folder (default: results/{runner}); a rerun resumes what is there")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved settings of every arm and the runs that would execute "
+                             "(and which are done) as JSON, then exit")
+    refiner = parser.add_argument_group("refiner arms (their settings default to the preset's refiner section)")
+    for kind in REFINER_KINDS:
+        refiner.add_argument(f"--{kind}", action="store_true", help=f"add the {kind.upper()} arm (same data and seeds)")
+    refiner.add_argument("--steps", type=non_negative_int, default=None, help="inner steps r")
+    refiner.add_argument("--inner-lr", type=finite_positive_float, default=None, help="inner learning rate")
+    refiner.add_argument("--momentum", type=fraction, default=None, help="momentum of the inner SGD (0: plain)")
+    refiner.add_argument("--backprop", choices=("unroll", "last"), default=None,
+                         help="through every inner step (unroll) or the last only")
+    refiner.add_argument("--hidden", type=positive_int, default=None, help="H_agg's hidden width")
 
 
 def main_guard(main: Callable[[], None]) -> NoReturn:

@@ -1,36 +1,44 @@
-"""Presets: configs/<runner>.yaml maps a preset name (smoke, paper) to settings.
+"""Presets: a YAML file (configs/<runner>.yaml, or --config) maps a preset name (smoke,
+paper) to settings.
 
-An optional ``common`` section is merged under every preset. ``auto`` resolves to
-``paper`` when CUDA is available and to ``smoke`` otherwise, and says so.
+An optional ``common`` section is merged under every preset; a ``refiner`` section (in
+either) maps each refiner kind the runner offers (srn, grn) to its RefinerSettings.
+``auto`` resolves to ``paper`` on a GPU and to ``smoke`` otherwise, and says so.
 """
+import sys
 from pathlib import Path
 
-import torch
 import yaml
 
+from patches.vendor import PROJECT_ROOT
 from runners.common.cli import UsageError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+CONFIG_DIR = PROJECT_ROOT / "configs"
 
 
-def resolve_preset(name: str, cuda_available: bool | None = None) -> str:
-    """smoke|paper -> itself; auto -> paper with CUDA, else smoke (printing which and why)."""
+def resolve_preset(name: str, on_gpu: bool) -> str:
+    """smoke|paper -> itself; auto -> paper on a GPU, else smoke (saying which on stderr)."""
     if name != "auto":
         return name
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    chosen = "paper" if cuda_available else "smoke"
-    print(f"preset auto -> {chosen} ({'CUDA available' if cuda_available else 'no CUDA device'})")
+    chosen = "paper" if on_gpu else "smoke"
+    print(f"preset auto -> {chosen} ({'GPU' if on_gpu else 'no GPU'})", file=sys.stderr)
     return chosen
 
 
-def load_preset(runner: str, preset: str, config_dir: Path = CONFIG_DIR) -> dict:
-    """Settings of ``preset`` (already resolved) from ``config_dir/<runner>.yaml``."""
-    path = config_dir / f"{runner}.yaml"
+def load_preset(path: Path, preset: str) -> dict:
+    """Settings of ``preset`` (already resolved) from the YAML file ``path``, ``common``
+    merged under it (the ``refiner`` sections merged kind by kind)."""
     try:
-        presets = yaml.safe_load(path.read_text())
+        presets = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(f"cannot read presets {path}: {error}".replace("\n", " ")) from None
     if not isinstance(presets, dict) or not isinstance(presets.get(preset), dict):
         raise UsageError(f"{path} has no preset {preset!r}")
-    return {**presets.get("common", {}), **presets[preset]}
+    common, chosen = presets.get("common") or {}, presets[preset]
+    merged = {**common, **chosen}
+    refiners = {**(common.get("refiner") or {})}
+    for kind, values in (chosen.get("refiner") or {}).items():
+        refiners[kind] = {**refiners.get(kind, {}), **values}
+    if refiners:
+        merged["refiner"] = refiners
+    return merged

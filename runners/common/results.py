@@ -1,7 +1,8 @@
 """Finished runs on disk: results.json (every finished seed, saved at once) and results.md.
 
-Every write goes to a temporary file that replaces the old one, so an interrupted run
-loses at most the run in progress and never a finished one; a rerun skips what is done.
+Every write goes to a temporary file that replaces the old one (``runners.common.atomic``),
+so an interrupted run loses at most the run in progress and never a finished one; a rerun
+skips what is done.
 A run is identified by its arm, the settings that define it, and its seed: a run with
 other settings is a different run, and an arm shared by two commands (the baseline of
 ``cswm.py`` with and without ``--srn``) is trained once.
@@ -12,19 +13,10 @@ import os
 import time
 from pathlib import Path
 
+from runners.common.atomic import atomic_write_text
 from runners.common.cli import UsageError
 
 FORMAT = 1
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def writable_folder(directory: Path, what: str, option: str) -> Path:
@@ -48,8 +40,9 @@ def settings_key(settings: dict) -> str:
 class ResultStore:
     """The finished runs of one experiment folder."""
 
-    def __init__(self, directory: Path):
-        self.directory = writable_folder(Path(directory), "results", "--out")
+    def __init__(self, directory: Path, create: bool = True):
+        """``create=False`` (--dry-run): read what is there, create and write nothing."""
+        self.directory = writable_folder(Path(directory), "results", "--out") if create else Path(directory)
         self.path = self.directory / "results.json"
         self.runs = self._load()
 

@@ -1,7 +1,7 @@
-"""What the shared adapter tests (test_adapters.py) need to know of one adapter.
+"""What the shared adapter tests (test_adapters.py) need to know of one adapter and kind.
 
 Each module in tests/adapters/cases/ defines ``CASES``, a list of AdapterCase: one per
-refiner an adapter can insert (SRN, GRN) into its pinned upstream model.
+refiner kind its adapter (adapters/registry.py) can insert into its pinned upstream model.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -9,21 +9,34 @@ from typing import Callable
 import torch
 from torch import nn
 
+from adapters.contract import RefinerSettings
+
 
 @dataclass(frozen=True)
 class AdapterCase:
-    """name: "<upstream>-<refiner>", e.g. "c-swm-SRN".
-    make(steps): a tiny upstream model, built by the upstream's own code with the adapter
-        installed with ``steps`` inner steps, and the inserted refiner module.
+    """upstream, kind: the registry entry and the refiner kind this case tests.
+    settings: the refiner's settings for the tiny model (steps and seed set per test).
+    make(settings): a tiny upstream model, built by the upstream's own code with the
+        adapter installed by its ``install_on_construction`` entry point, and the inserted
+        refiner module.
     make_baseline(): the same upstream model with the same initial weights, no adapter.
     loss(model): the upstream's own training loss on a fixed tiny batch (same batch on
         every call).
     output(model): an output of the model on that batch, called under torch.no_grad()
         with the model in eval mode.
+    target(model): the part of the model the adapter's ``install`` takes (the model itself
+        unless the upstream's model is a composite, as CLUTRR's encoder + decoder).
     """
 
-    name: str
-    make: Callable[[int], tuple[nn.Module, nn.Module]]
+    upstream: str
+    kind: str
+    settings: RefinerSettings
+    make: Callable[[RefinerSettings], tuple[nn.Module, nn.Module]]
     make_baseline: Callable[[], nn.Module]
     loss: Callable[[nn.Module], torch.Tensor]
     output: Callable[[nn.Module], torch.Tensor]
+    target: Callable[[nn.Module], nn.Module] = lambda model: model
+
+    @property
+    def name(self) -> str:
+        return f"{self.upstream}-{self.kind}"

@@ -1,34 +1,36 @@
 """The SRN inside the upstream RN: in the upstream's own optimiser, trained by the
 upstream's own RN.train_, invisible at 0 inner steps."""
-import numpy as np
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from adapters.relational_networks import add_srn, inner_steps
+from adapters.contract import RefinerSettings
+from adapters.relational_networks import inner_steps, install
 from patches import relational_networks
-from runners.sortofclevr.data import generate
-from runners.sortofclevr.scenes import SortOfClevr
-from runners.sortofclevr.training import SrnSettings, batch_tensors, build_model
+from tests.adapters.cases.relational_networks import BATCH, upstream_batch
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
 
-BATCH = 4
-
 
 def tiny_batch():
-    upstream = relational_networks.checkout()
-    split = generate(SortOfClevr(upstream), 1, seed=0)
-    return relational_networks.model_module(upstream), batch_tensors(split, "rel", np.arange(BATCH), torch.device("cpu"))
+    return upstream_batch()
 
 
-def build(model_module, srn):
+def srn(steps: int) -> RefinerSettings:
+    return RefinerSettings("srn", steps, 0.1, embedding=16, seed=1)
+
+
+def build(model_module, settings):
+    """The upstream RN (weights from seed 0, its own Adam), with the SRN when ``settings``."""
     torch.manual_seed(0)
-    return build_model(model_module, BATCH, 1e-4, torch.device("cpu"), srn)
+    model = model_module.RN(SimpleNamespace(batch_size=BATCH, lr=1e-4, cuda=False))
+    return model, None if settings is None else install(model, settings)
 
 
 def test_srn_parameters_join_the_upstream_adam_with_its_settings():
     model_module, _ = tiny_batch()
-    model, refiner = build(model_module, SrnSettings(2, 0.1, 16, seed=1))
+    model, refiner = build(model_module, srn(2))
     upstream_group, srn_group = model.optimizer.param_groups
     assert [id(p) for p in srn_group["params"]] == [id(p) for p in refiner.parameters()]
     assert {k: v for k, v in srn_group.items() if k != "params"} == {k: v for k, v in upstream_group.items() if k != "params"}
@@ -39,7 +41,7 @@ def test_srn_parameters_join_the_upstream_adam_with_its_settings():
 
 def test_one_upstream_train_step_gives_every_srn_parameter_a_gradient_and_changes_it():
     model_module, tensors = tiny_batch()
-    model, refiner = build(model_module, SrnSettings(2, 0.1, 16, seed=1))
+    model, refiner = build(model_module, srn(2))
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     model.train()
     model.train_(*tensors)
@@ -54,7 +56,7 @@ def test_one_upstream_train_step_gives_every_srn_parameter_a_gradient_and_change
 def test_zero_steps_are_the_baseline_forward_bit_for_bit():
     model_module, (images, questions, _) = tiny_batch()
     baseline, _ = build(model_module, None)
-    refined, refiner = build(model_module, SrnSettings(0, 0.1, 16, seed=1))
+    refined, refiner = build(model_module, srn(0))
     assert all(torch.equal(a, b) for a, b in zip(baseline.state_dict().values(), refined.state_dict().values()))
     for model in (baseline, refined):
         model.train()
@@ -67,21 +69,10 @@ def test_zero_steps_are_the_baseline_forward_bit_for_bit():
 def test_inner_steps_switches_the_refinement_off_for_a_block():
     model_module, (images, questions, _) = tiny_batch()
     baseline, _ = build(model_module, None)
-    refined, refiner = build(model_module, SrnSettings(3, 0.1, 16, seed=1))
+    refined, refiner = build(model_module, srn(3))
     with relational_networks.output_dropout_off(baseline), torch.no_grad():
         expected = baseline.eval()(images, questions)
         with inner_steps(refiner, 0):
             assert torch.equal(refined.eval()(images, questions), expected)
         assert refiner.refiner.steps == 3
         assert not torch.equal(refined(images, questions), expected)
-
-
-def test_the_srn_is_initialised_from_its_own_seed():
-    model_module, _ = tiny_batch()
-    torch.manual_seed(0)
-    model = model_module.RN(type("Args", (), {"batch_size": BATCH, "lr": 1e-4, "cuda": False})())
-    state = torch.random.get_rng_state()
-    first = add_srn(model, 1, 0.1, embed_dim=16, seed=7)
-    assert torch.equal(torch.random.get_rng_state(), state)
-    second = add_srn(model_module.RN(type("Args", (), {"batch_size": BATCH, "lr": 1e-4, "cuda": False})()), 1, 0.1, 16, 7)
-    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))

@@ -1,8 +1,10 @@
 """The runtime shims that run clutrr-baselines' RN path here (patches.clutrr): each one is
-needed (the upstream fails without it) and does what the upstream expects."""
+needed (the upstream fails without it) and does what the upstream expects; and the config
+of one run (patches.clutrr.run_config)."""
 import json
 import logging
 import os
+import zipfile
 
 import nltk
 import numpy as np
@@ -12,9 +14,9 @@ import torch
 
 from patches import vendor
 from patches.clutrr import NAME, captured_output, compat, shims, upstream
+from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from patches.clutrr.torch_geometric import Batch, Data
-from runners import clutrr_data
 from tests import clutrr_world
 
 # an upstream module that imports each stand-in unconditionally
@@ -96,14 +98,15 @@ def test_yaml_load_without_loader(root):
 
 
 def test_test_tasks_supplied_from_the_archive_args():
-    folder = clutrr_world.data_dir() / "clutrr" / "data" / clutrr_data.NAME
+    folder = clutrr_world.dataset_dir()
     with open(folder / "config.json") as handle:
         assert json.load(handle)["test_tasks"] == {}  # what the upstream would assert against
     with open(folder / "config.json") as handle:
         tasks = compat.json_supplying_test_tasks().load(handle)["test_tasks"]
     assert tasks == {f"1.{k}": f"1.{k}_test.csv" for k in range(2, 11)}
     assert sorted(tasks.values()) == sorted(p.name for p in folder.glob("*_test.csv"))
-    assert clutrr_data.first_mismatch(folder) is None  # the file itself is untouched
+    with zipfile.ZipFile(clutrr_world.shared_zip()) as archive:  # the file itself is untouched
+        assert (folder / "config.json").read_bytes() == archive.read("config.json")
 
 
 def test_read_csv_with_object_columns(root):
@@ -133,10 +136,9 @@ def test_tokenizers_need_no_download(root, monkeypatch):
 
 
 def test_tokenizers_split_every_story_into_at_most_13_sentences():
-    folder = clutrr_world.data_dir() / "clutrr" / "data" / clutrr_data.NAME
     sent_tokenize, _ = compat.offline_tokenizers()
-    counts = [len(sent_tokenize(story)) for name in clutrr_data.FILES if name.endswith(".csv")
-              for story in pd.read_csv(folder / name, dtype=object)["story"]]
+    counts = [len(sent_tokenize(story)) for path in sorted(clutrr_world.dataset_dir().glob("*.csv"))
+              for story in pd.read_csv(path, dtype=object)["story"]]
     assert len(counts) == 16131 and min(counts) >= 1 and max(counts) == 13
 
 
@@ -172,3 +174,18 @@ def test_upstream_block_restores_logging_and_working_directory(root, tmp_path):
         assert modules.data.DataUtility.split_indices is compat.split_indices
     assert logging.getLogger().handlers == handlers and os.getcwd() == cwd
     assert "to the log" in (tmp_path / "upstream.log").read_text()
+
+
+def test_run_config_is_rn_yaml_with_this_run_s_settings(root, tmp_path):
+    run_dir = tmp_path / "run"
+    with upstream(root) as modules:
+        rn = modules.config.get_base_config("rn")
+        config = build_config(modules, "some_data", 7, run_dir, "cuda:1", epochs=3, encoder_dropout=0.5, l2=1e-4)
+    assert rn.general.device == "cuda:0" and config.general.device == "cuda:1"  # the upstream picks cpu without a GPU
+    assert config.general.seed == 7 and config.general.commit_id == vendor.checkout(NAME).commit
+    assert config.dataset.data_path == "some_data" and config.model.num_epochs == 2  # its loop runs 3 epochs
+    assert config.model.encoder.dropout == 0.5 and config.model.optimiser.l2_penalty == 1e-4
+    assert config.model.encoder.name == rn.model.encoder.name and config.model.batch_size == rn.model.batch_size
+    for path in (config.general.base_path, config.model.save_dir, config.log.file_path, config.plot.base_path):
+        assert path.startswith(str(run_dir))  # nothing under vendor/
+    assert config.log.comet.disabled

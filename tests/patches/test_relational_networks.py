@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from patches import relational_networks, vendor
-from runners.sortofclevr.data import generate, model_images
-from runners.sortofclevr.scenes import SortOfClevr
+from runners.sort_of_clevr_data import generate, model_images
+from runners.sort_of_clevr_scenes import SortOfClevr
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
 

@@ -1,79 +1,194 @@
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
+from adapters.contract import RefinerSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.cli import UsageError
+from runners.common.results import settings_key
+from runners.common.seeding import seed_everything
+from runners.common.settings import frozen
 
+PRESETS = yaml.safe_load((PROJECT_ROOT / "configs" / "circles.yaml").read_text())
 TINY = {
-    "common": yaml.safe_load((PROJECT_ROOT / "configs" / "circles.yaml").read_text())["common"],
+    "common": PRESETS["common"],
     "smoke": {"scale": "tiny test scale", "seeds": 2, "train_images": 32, "epochs": 1, "test_images": 30,
               "batch_size": 16, "set_size": 9, "generator_widths": [4, 4, 4, 8], "decoder_widths": [8, 4, 4],
-              "srn_hidden": 8, "inner_steps": {0: 2}, "figure_images": 3, "interpolation_frames": 4,
-              "tsne_step": 12},
+              "curriculum": {"epochs": 0, "steps": 1}, "figure_images": 3, "interpolation_frames": 4,
+              "tsne_step": 12, "refiner": {"srn": {"steps": 2, "hidden": 8}}},
 }
+CPU = torch.device("cpu")
+
+
+def write_config(path, presets=TINY):
+    path.write_text(yaml.safe_dump(presets))
+    return str(path)
 
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "circles.yaml").write_text(yaml.safe_dump(TINY))
-    return tmp_path / "configs"
+    return write_config(tmp_path / "tiny.yaml")
 
 
-def test_both_arms_end_to_end_then_resume(tmp_path, tiny_config, capsys):
-    argv = ["--srn", "--preset", "smoke", "--threads", "1", "--out", str(tmp_path / "out"),
-            "--data-dir", str(tmp_path / "data")]
-    runner.main(argv, config_dir=tiny_config)
+def script(*argv, cwd, env=None):
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "runners" / "circles.py"), *argv],
+                          cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def tiny_settings(**changes) -> runner.Settings:
+    values = {key: value for key, value in {**TINY["common"], **TINY["smoke"]}.items()
+              if key not in ("seeds", "threads", "refiner")}
+    return frozen(runner.Settings, {**values, **changes}, "tiny")
+
+
+def test_curriculum_then_the_refiners_steps():
+    curriculum = runner.Curriculum(epochs=20, steps=10)  # the official code: {0: 10, 20: 20}
+    assert [curriculum.steps_at(e, 20) for e in (0, 19, 20, 99)] == [10, 10, 20, 20]
+    assert runner.Curriculum(epochs=0, steps=10).steps_at(0, 20) == 20
+
+
+def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_config, capsys):
+    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
+            "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    runner.main(argv)
     directory = tmp_path / "out" / "smoke-32images-1epochs"
     runs = json.loads((directory / "results.json").read_text())["runs"]
     assert sorted((run["arm"], run["seed"]) for run in runs.values()) == [
-        ("SRN", 0), ("SRN", 1), ("baseline", 0), ("baseline", 1)]
+        ("baseline", 0), ("baseline", 1), ("srn", 0), ("srn", 1)]
     for run in runs.values():
         assert 0 <= run["metrics"]["decomposed_all"] <= 1 and run["metrics"]["reconstruction_error"] > 0
+    srn_settings = next(run["settings"] for run in runs.values() if run["arm"] == "srn")
+    assert srn_settings["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.1, "momentum": 0.5,
+                                       "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
+    assert srn_settings["curriculum"] == {"epochs": 0, "steps": 1}
     markdown = (directory / "results.md").read_text()
     assert "tiny test scale" in markdown and "| 5 circles: % decomposed |" in markdown
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
-    for name in ("decomposition_baseline", "decomposition_SRN", "responsibility", "tsne"):
+    for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne"):
         assert (directory / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((directory / "models").glob("*-seed0.pt"))) == 2
     assert (tmp_path / "data" / "circles" / "train-seed0-32.npz").exists()
+    assert not [path for path in tmp_path.rglob("*") if path.name.endswith(".tmp")]
 
     capsys.readouterr()
-    runner.main(argv, config_dir=tiny_config)
+    runner.main(argv)
     assert "reusing 4 finished run(s)" in capsys.readouterr().out
     assert json.loads((directory / "results.json").read_text())["runs"] == runs
+
+    runner.main([*argv, "--dry-run", "--seeds", "3"])
+    plan = json.loads(capsys.readouterr().out)
+    assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
+        ("baseline", 0, True), ("srn", 0, True), ("baseline", 1, True), ("srn", 1, True),
+        ("baseline", 2, False), ("srn", 2, False)]
+    assert plan["to_run"] == 2 and plan["device"] == "cpu"
+
+
+def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, capsys):
+    runner.main(["--srn", "--steps", "4", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
+                 "--epochs", "3", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--dry-run"])
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["runner"] == "circles" and plan["preset"] == "smoke" and plan["config"] == tiny_config
+    assert list(plan["arms"]) == ["baseline", "srn"]
+    assert "refiner" not in plan["arms"]["baseline"] and "curriculum" not in plan["arms"]["baseline"]
+    assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 4, "inner_lr": 0.1, "momentum": 0.5,
+                                              "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
+    assert plan["arms"]["srn"]["epochs"] == plan["settings"]["epochs"] == 3
+    assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
+        ("baseline", 0, False), ("srn", 0, False), ("baseline", 1, False), ("srn", 1, False)]
+    assert plan["results"].endswith("smoke-32images-3epochs/results.json")
+    assert list(tmp_path.iterdir()) == [tmp_path / "tiny.yaml"]  # no data, results or models folder
+
+
+def test_the_baseline_keeps_its_run_identity():
+    """The baseline's runs are keyed by the same settings as before the refiner contract, so
+    finished results stay reusable."""
+    identity = runner.arm_identities(tiny_settings(), {})["baseline"]
+    assert identity == {
+        "data_seed": 0, "train_images": 32, "test_images": 30, "epochs": 1, "set_size": 9, "element_dims": 10,
+        "batch_size": 16, "lr": 3.0e-4, "generator_widths": (4, 4, 4, 8), "decoder_widths": (8, 4, 4)}
+    assert settings_key(identity) == "c575b2ef54ff"  # its key in results.json files written before
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_srn_arm_starts_from_the_baselines_g_and_f(seed):
+    settings = tiny_settings()
+    refiner = RefinerSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=8, embedding=100, seed=seed)
+    seed_everything(seed, 1)
+    baseline = runner.make_model(settings, None, CPU).state_dict()
+    seed_everything(seed, 1)
+    srn = runner.make_model(settings, refiner, CPU).state_dict()
+    assert all(torch.equal(srn[name], value) for name, value in baseline.items())
+
+
+def test_the_model_is_built_as_training_leaves_it():
+    refiner = RefinerSettings("srn", steps=20, inner_lr=0.1, seed=0)
+    for epochs, steps in ((20, 10), (21, 20)):
+        settings = tiny_settings(epochs=epochs, curriculum={"epochs": 20, "steps": 10})
+        assert runner.make_model(settings, refiner, CPU).refiner.steps == steps
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_detach_initial_set_reaches_the_model(detach):
+    refiner = RefinerSettings("srn", steps=2, inner_lr=0.1, seed=0)
+    assert runner.make_model(tiny_settings(detach_initial_set=detach), refiner, CPU).detach_initial_set is detach
 
 
 @pytest.mark.parametrize("argv,message", [
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--epochs", "0"], "--epochs: must be >= 1"),
     (["--images", "ten"], "--images: invalid positive_int value"),
-    (["--preset", "smoke", "--images", "10"], "--images must be at least the batch size"),
+    (["--images", "10"], r"train_images \(--images\) must be at least the batch size \(64\), got 10"),
+    (["--grn"], "--grn: runners/circles.py has no grn arm"),
+    (["--steps", "3"], "--steps set the refiner arms: add --srn"),
+    (["--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
 ])
 def test_bad_arguments_are_usage_errors(tmp_path, argv, message):
+    device = [] if "--device" in argv else ["--device", "cpu"]
     with pytest.raises(UsageError, match=message):
-        runner.main([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
-    assert not (tmp_path / "data").exists()
+        runner.main([*argv, *device, "--preset", "smoke", "--out", str(tmp_path / "out"),
+                     "--data-dir", str(tmp_path / "data")])
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"curriculum": {0: 10, 20: 20}}, r"curriculum must be \{epochs: E, steps: S\}"),
+    ({"curriculum": {"epochs": 20, "steps": -1}}, "curriculum steps must be an integer >= 0"),
+    ({"generator_widths": [4, 4, 8]}, "generator_widths must list 4 widths"),
+    ({"inner_steps": {0: 10}}, r"unknown setting\(s\) inner_steps"),
+    ({"refiner": {"srn": {"steps": 2, "hidden": 8, "inner_lr": -1}}}, "refiner.srn .*inner_lr must be"),
+])
+def test_bad_presets_are_usage_errors_naming_the_file(tmp_path, change, message):
+    config = write_config(tmp_path / "bad.yaml", {"common": TINY["common"], "smoke": {**TINY["smoke"], **change}})
+    with pytest.raises(UsageError, match=message) as error:
+        runner.main(["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--dry-run"])
+    assert str(error.value).startswith(config)
+
+
+def test_config_without_the_preset_is_a_usage_error(tmp_path):
+    config = write_config(tmp_path / "paperless.yaml")
+    with pytest.raises(UsageError, match="has no preset 'paper'"):
+        runner.main(["--preset", "paper", "--config", config, "--device", "cpu", "--dry-run"])
+
+
+def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path):
+    result = script("--device", "cuda", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"),
+                    cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 2 and result.stderr.startswith("error: --device cuda: no CUDA device")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupt_cache_exits_2_in_one_line(tmp_path):
     cache = tmp_path / "data" / "circles" / "train-seed0-64.npz"
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"not a dataset")
-    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "runners" / "circles.py"), "--preset", "smoke",
-                             "--images", "64", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = script("--preset", "smoke", "--device", "cpu", "--images", "64", "--data-dir", str(tmp_path / "data"),
+                    "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "is corrupt" in result.stderr and str(cache) in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("detach", [False, True])
-def test_detach_initial_set_reaches_the_model(detach):
-    config = {**TINY["common"], **TINY["smoke"], "detach_initial_set": detach}
-    _, srn = runner.settings_of(config, runner.CONFIG_DIR / "circles.yaml")
-    assert runner.make_model(srn).detach_initial_set is detach

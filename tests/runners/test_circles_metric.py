@@ -3,7 +3,7 @@ import math
 import numpy as np
 import torch
 
-from runners.circles_dataset import disc
+from runners.circles_data import disc
 from runners.circles_metric import decomposed, non_empty_elements, rates_by_count
 
 

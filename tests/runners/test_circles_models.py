@@ -1,13 +1,16 @@
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
+from adapters.contract import RefinerSettings
 from runners.circles_models import (DECODER_WIDTHS, GENERATOR_WIDTHS, ElementDecoder, SetGenerator,
                                     SetImageDecoder, build_autoencoder)
 from srn import SetEncoder, SetRefiner
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
-SRN = {"embedding_dims": 12, "hidden": 16, "n_pieces": 20, "inner_lr": 0.1, "momentum": 0.5, "steps": 2}
+SRN = RefinerSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
 
 
 @pytest.mark.parametrize("set_size,group_width", [(9, 228), (16, 128)])
@@ -33,7 +36,7 @@ def test_element_decoder_at_paper_widths_draws_64x64_images():
 
 
 @pytest.mark.parametrize("set_size", [9, 16])
-@pytest.mark.parametrize("srn", [None, SRN])
+@pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "srn"])
 def test_autoencoder_shapes(set_size, srn):
     model = build_autoencoder(set_size, 10, TINY_G, TINY_F, srn)
     reconstruction, parts, elements = model(torch.rand(2, 3, 64, 64))
@@ -71,7 +74,7 @@ def test_refined_set_is_the_refiner_applied_to_g_and_its_embedding():
     assert not torch.allclose(model.encode(images), initial)
 
 
-@pytest.mark.parametrize("srn", [None, SRN])
+@pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "srn"])
 def test_gradient_reaches_every_parameter(srn):
     torch.manual_seed(0)
     model = build_autoencoder(16, 10, TINY_G, TINY_F, srn)
@@ -87,7 +90,7 @@ def test_detached_initial_set_stops_only_the_gradient_through_s0():
     gradients, outputs = {}, {}
     for detach in (False, True):
         torch.manual_seed(0)
-        model = build_autoencoder(16, 10, TINY_G, TINY_F, {**SRN, "detach_initial_set": detach})
+        model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN, detach_initial_set=detach)
         outputs[detach] = model(images)[0]
         (outputs[detach] - images).pow(2).sum().backward()
         gradients[detach] = {name: p.grad for name, p in model.named_parameters()}
@@ -99,3 +102,39 @@ def test_detached_initial_set_stops_only_the_gradient_through_s0():
     assert not torch.allclose(gradients[True]["generator.convs.0.weight"], gradients[False]["generator.convs.0.weight"])
     for name in ("decoder.element.project.0.weight", "embed.weight"):
         assert gradients[True][name].abs().sum() > 0
+
+
+def initial_weights(seed, refiner):
+    torch.manual_seed(seed)
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, refiner)
+    return model, torch.rand(1)  # the draw after the model's: where the run's random stream goes on
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_srn_arm_starts_from_the_baselines_g_and_f_and_leaves_the_random_stream_where_it_is(seed):
+    baseline, baseline_next = initial_weights(seed, None)
+    srn, srn_next = initial_weights(seed, dataclasses.replace(SRN, seed=seed))
+    shared = baseline.state_dict()
+    refined = srn.state_dict()
+    assert {name.split(".")[0] for name in set(refined) - set(shared)} == {"refiner", "embed"}
+    for name, value in shared.items():
+        assert torch.equal(refined[name], value), name
+    assert torch.equal(srn_next, baseline_next)
+
+
+def test_the_refiner_and_z_projection_are_drawn_from_the_refiner_seed_alone():
+    def refiner_weights(seed, refiner_seed):
+        model, _ = initial_weights(seed, dataclasses.replace(SRN, seed=refiner_seed))
+        return [p for name, p in model.named_parameters() if name.startswith(("refiner.", "embed."))]
+
+    for same, other in zip(refiner_weights(0, 5), refiner_weights(1, 5)):
+        assert torch.equal(same, other)
+    assert not all(torch.equal(a, b) for a, b in zip(refiner_weights(0, 5), refiner_weights(0, 6)))
+    with pytest.raises(ValueError, match="seed is not set"):
+        build_autoencoder(16, 10, TINY_G, TINY_F, dataclasses.replace(SRN, seed=None))
+
+
+def test_without_an_embedding_width_z_takes_gs_feature_count():
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, dataclasses.replace(SRN, embedding=None))
+    assert model.embed.out_features == model.generator.feature_count == 64
+    assert model.refiner.encoder(torch.randn(2, 16, 10)).shape == (2, 64)

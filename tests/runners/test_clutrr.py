@@ -1,7 +1,8 @@
-"""runners/clutrr.py end to end in a tiny mode (48 training stories of the shared CLUTRR
-data, 1-2 epochs): every arm runs and is reported, the baseline arm is the upstream's
-run_experiment bit for bit, an SRN or GRN with zero steps trains exactly as the baseline,
-nothing is written into vendor/, and bad input is one line with exit code 2."""
+"""runners/clutrr.py end to end in a tiny mode (a test presets file: 48 training stories of
+the shared CLUTRR data, 1-2 epochs, one seed): every arm runs and is reported, the baseline
+arm is the upstream's run_experiment bit for bit, an SRN or GRN with zero steps trains
+exactly as the baseline, nothing is written into vendor/, --dry-run shows the plan without
+touching data, and bad input is one line with exit code 2."""
 import json
 import os
 import subprocess
@@ -9,20 +10,40 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from adapters.clutrr import RefinerSettings
+from adapters.contract import RefinerSettings
 from patches import vendor
 from patches.clutrr import NAME, upstream
+from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from runners import clutrr as runner
 from runners import clutrr_data
-from runners.clutrr_train import RunSettings, build_config, summarise, train
+from runners.clutrr_train import RunSettings, summarise, train
 from runners.common.cli import main_guard
 from runners.common.seeding import seed_everything
 from tests import clutrr_world
+from patches.vendor import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--seeds", "1", "--epochs", "1", "--train-rows", str(clutrr_world.TINY_ROWS), "--preset", "smoke"]
+ROWS = clutrr_world.TINY_ROWS
+FOLDER = f"train{ROWS}-epochs1"
+
+
+def write_presets(path: Path, **smoke) -> Path:
+    """configs/clutrr.yaml with the smoke preset replaced by ``smoke``."""
+    presets = yaml.safe_load((PROJECT_ROOT / "configs" / "clutrr.yaml").read_text())
+    presets["smoke"] = smoke
+    path.write_text(yaml.safe_dump(presets))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> list[str]:
+    """The options of a tiny run: a test presets file (1 seed, 1 epoch, 48 stories), the
+    shared data, the CPU."""
+    presets = write_presets(tmp_path_factory.mktemp("config") / "clutrr.yaml", seeds=1, epochs=1, train_rows=ROWS)
+    return ["--config", str(presets), "--preset", "smoke", "--device", "cpu",
+            "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir())]
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
@@ -30,43 +51,76 @@ def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess
                           cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_all_three_arms_end_to_end_then_resume(tmp_path):
-    data = ["--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()), "--out", str(tmp_path)]
-    result = run_cli("--srn", "--grn", *TINY, *data)
+def dry_run(argv: list[str], capsys) -> dict:
+    runner.main([*argv, "--dry-run"])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
+    result = run_cli("--srn", "--grn", *tiny, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
-    folder = tmp_path / f"train{clutrr_world.TINY_ROWS}-epochs1"
+    folder = tmp_path / FOLDER
     runs = json.loads((folder / "results.json").read_text())["runs"]
-    assert sorted(run["arm"] for run in runs.values()) == ["GRN", "SRN", "baseline"]
+    assert sorted(run["arm"] for run in runs.values()) == ["baseline", "grn", "srn"]
     for run in runs.values():
         metrics = run["metrics"]
         assert set(metrics) >= {f"acc_k{k}" for k in range(2, 11)} | {"best_234", "best_epoch"}
         assert metrics["best_234"] == pytest.approx((metrics["acc_k2"] + metrics["acc_k3"] + metrics["acc_k4"]) / 3)
         assert all(0 <= metrics[f"acc_k{k}"] <= 1 for k in range(2, 11))
+        assert run["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}"
+    refiners = {run["arm"]: run["settings"]["refiner"] for run in runs.values()}
+    assert refiners["srn"]["hidden"] == 512 and refiners["grn"]["hidden"] == 256 and refiners["grn"]["steps"] == 10
     table = (folder / "results.md").read_text()
-    assert "| baseline (n=1) |" in table and "| p, GRN vs baseline |" in table and "k=10" in table
+    assert "| RN (n=1) |" in table and "| p, RN + GRN vs RN |" in table and "k=10" in table
     assert table.split("\n# ")[0] in result.stdout
-    assert (folder / "accuracy_by_k.png").stat().st_size > 0 and (folder / "curves.png").stat().st_size > 0
+    assert (folder / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG" and (folder / "curves.png").stat().st_size > 0
     assert vendor.changes(vendor.checkout(NAME)) == []
-    again = run_cli("--srn", "--grn", *TINY, *data)
+    again = run_cli("--srn", "--grn", *tiny, "--out", str(tmp_path))
     assert again.returncode == 0 and "reusing 3 finished run(s)" in again.stdout
     assert json.loads((folder / "results.json").read_text())["runs"] == runs
+    plan = dry_run(["--srn", "--grn", *tiny, "--out", str(tmp_path)], capsys)
+    assert plan["to_run"] == 0 and all(run["done"] for run in plan["runs"])
+
+
+def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
+    untouched = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+    plan = dry_run(["--srn", "--grn", "--steps", "2", *tiny, *untouched], capsys)
+    assert plan["device"] == "cpu" and plan["preset"] == "smoke" and plan["seeds"] == [0]
+    assert plan["settings"]["epochs"] == 1 and plan["settings"]["train_rows"] == ROWS  # from the test presets
+    assert plan["results"] == str(tmp_path / "out" / FOLDER / "results.json")
+    arms = plan["arms"]
+    assert list(arms) == ["baseline", "srn", "grn"] and arms["baseline"]["refiner"] is None
+    assert arms["srn"]["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.001, "momentum": 0.0, "backprop": "unroll",
+                                      "hidden": 512, "embedding": None, "pieces": 20, "set_size": 20, "padding": "masked"}
+    assert arms["grn"]["refiner"]["hidden"] == 256 and arms["grn"]["l2"] == 5e-6 and arms["srn"]["l2"] == 1e-4
+    assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}"}
+    assert plan["runs"] == [{"arm": arm, "seed": 0, "done": False} for arm in arms]
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
+
+
+def test_padding_ablation_arms(tiny, tmp_path, capsys):
+    arms = dry_run(["--padding-ablation", *tiny, "--out", str(tmp_path)], capsys)["arms"]
+    shape = {name: (arm["refiner"] and (arm["refiner"]["steps"], arm["refiner"]["padding"])) for name, arm in arms.items()}
+    assert shape == {"baseline": None, "srn, pad20 r=0, unmasked": (0, "naive"),
+                     "srn, pad20 r=0, pad terms zeroed": (0, "zeroed"), "srn, pad20 r=0, masked": (0, "masked"),
+                     "srn, unmasked": (5, "naive"), "srn": (5, "masked")}
+    assert runner.label("srn, unmasked") == "RN + SRN, unmasked" and runner.label("baseline") == "RN"
 
 
 @pytest.fixture(scope="module")
-def baseline_two_epochs(tmp_path_factory):
+def baseline_two_epochs(tiny, tmp_path_factory):
     """The runner's baseline arm (in this process) for seed 0, two epochs."""
     out = tmp_path_factory.mktemp("runner")
-    runner.main(["--seeds", "1", "--epochs", "2", "--train-rows", str(clutrr_world.TINY_ROWS), "--preset", "smoke",
-                 "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()), "--out", str(out)])
-    (run,) = json.loads((out / f"train{clutrr_world.TINY_ROWS}-epochs2" / "results.json").read_text())["runs"].values()
+    runner.main([*tiny, "--epochs", "2", "--out", str(out)])
+    (run,) = json.loads((out / f"train{ROWS}-epochs2" / "results.json").read_text())["runs"].values()
     return run["metrics"]
 
 
 def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_path):
-    root, name = clutrr_world.tiny_data()
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
     recorder = MetricRecorder()
     with upstream(root, output=tmp_path / "upstream.log") as modules:
-        config = build_config(modules, RunSettings(name, 2, 0.5, 1e-4), 0, tmp_path)
+        config = build_config(modules, name, 0, tmp_path, "cpu", epochs=2, encoder_dropout=0.5, l2=1e-4)
         modules.util.set_seed(0)
         with clutrr_world.one_thread():
             modules.experiment.run_experiment(config, recorder)
@@ -74,47 +128,63 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
     assert len(baseline_two_epochs["curves"]["train_loss"]) == 2
 
 
-@pytest.mark.parametrize("kind", ["SRN", "GRN"])
-def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, tmp_path):
-    root, name = clutrr_world.tiny_data()
+@pytest.mark.parametrize("kind, inner_lr, hidden", [("srn", 0.001, 512), ("grn", 0.0005, 256)])
+def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, inner_lr, hidden, tmp_path):
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
     seed_everything(0, 1)
-    refined = train(RunSettings(name, 2, 0.5, 1e-4, RefinerSettings(kind, 0, 0.001)), 0, root, tmp_path)
+    refined = train(RunSettings(name, 2, 0.5, 1e-4, RefinerSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
+                    tmp_path, "cpu")
     assert refined == baseline_two_epochs
 
 
-def test_offline_default_download_is_one_line_with_exit_2(tmp_path):
-    result = run_cli(*TINY, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
+def test_offline_default_download_is_one_line_with_exit_2(tiny, tmp_path):
+    presets = tiny[:tiny.index("--data")]  # the default --data: the public copy
+    result = run_cli(*presets, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot download https://") and "--data" in line and ".zip" in line
+    assert list((tmp_path / "data" / "clutrr" / "data").iterdir()) == []  # no partial folder
 
 
 def one_line_error(argv, capsys) -> str:
     with pytest.raises(SystemExit) as stop:
         main_guard(lambda: runner.main(argv))
     assert stop.value.code == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    (line,) = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("preset auto")]
     return line
 
 
 def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
-    data_dir = ["--data-dir", str(clutrr_world.data_dir())]
+    cpu = ["--device", "cpu", "--data-dir", str(clutrr_world.data_dir())]
     assert "unrecognized arguments: --bogus" in one_line_error(["--bogus"], capsys)
     assert "--epochs" in one_line_error(["--epochs", "0"], capsys)
-    missing = one_line_error(["--data", str(tmp_path / "none.zip"), "--data-dir", str(tmp_path), "--out", str(tmp_path)], capsys)
+    assert "no CUDA device" in one_line_error(["--device", "cuda", "--dry-run"], capsys)
+    assert "drop --grn" in one_line_error(["--padding-ablation", "--grn", *cpu], capsys)
+    bad = write_presets(tmp_path / "bad.yaml", seeds=1, epochs=1, train_rows=ROWS, padding="sideways")
+    line = one_line_error(["--config", str(bad), "--preset", "smoke", "--dry-run", *cpu], capsys)
+    assert str(bad) in line and "padding must be one of" in line
+    missing = one_line_error(["--data", str(tmp_path / "none.zip"), "--device", "cpu", "--data-dir", str(tmp_path),
+                              "--out", str(tmp_path)], capsys)
     assert "no such file or folder" in missing
     (tmp_path / "other.zip").write_bytes(b"not the archive")
-    assert "sha256" in one_line_error(["--data", str(tmp_path / "other.zip"), "--data-dir", str(tmp_path / "d"),
-                                       "--out", str(tmp_path)], capsys)
+    assert "sha256" in one_line_error(["--data", str(tmp_path / "other.zip"), "--device", "cpu",
+                                       "--data-dir", str(tmp_path / "d"), "--out", str(tmp_path)], capsys)
     (tmp_path / "file").write_text("")
-    assert "results folder" in one_line_error([*data_dir, "--out", str(tmp_path / "file" / "out")], capsys)
+    assert "results folder" in one_line_error([*cpu, "--out", str(tmp_path / "file" / "out")], capsys)
+
+
+def test_device_cuda_without_a_gpu_is_one_line_with_exit_2(tmp_path):
+    result = run_cli("--device", "cuda", "--out", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --device cuda: no CUDA device is available here")
 
 
 def test_corrupt_cached_dataset_is_one_line_with_exit_2(tmp_path, capsys):
     cached = tmp_path / "clutrr" / "data" / clutrr_data.NAME
     cached.mkdir(parents=True)
     (cached / clutrr_data.TRAIN_FILE).write_text("id,story\n")
-    line = one_line_error(["--data-dir", str(tmp_path), "--out", str(tmp_path / "out")], capsys)
+    line = one_line_error(["--device", "cpu", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")], capsys)
     assert "corrupt" in line and "delete that folder" in line
 
 

@@ -1,5 +1,6 @@
 """runners/clutrr_data.py on the shared CLUTRR zip: verified unpacking and copying, fixed
-training subsets, clear errors."""
+training subsets named without reading data, folders written whole or not at all, clear
+errors."""
 import csv
 import shutil
 
@@ -11,14 +12,28 @@ from tests import clutrr_world
 
 
 def unpacked():
-    return clutrr_world.data_dir() / "clutrr" / "data" / clutrr_data.NAME
+    return clutrr_world.dataset_dir()
 
 
-def test_the_zip_unpacks_to_the_verified_files():
+def test_the_zip_unpacks_to_the_verified_files(tmp_path):
     assert clutrr_data.sha256(clutrr_world.shared_zip()) == clutrr_data.ARCHIVE_SHA256
-    assert sorted(p.name for p in unpacked().iterdir() if p.name in clutrr_data.FILES) == sorted(clutrr_data.FILES)
+    target = clutrr_data.ensure_dataset(str(clutrr_world.shared_zip()), tmp_path)
+    assert target == tmp_path.resolve() / "clutrr" / "data" / clutrr_data.NAME
+    assert sorted(p.name for p in target.iterdir()) == sorted(clutrr_data.FILES)
+    assert clutrr_data.first_mismatch(target) is None
+    assert clutrr_data.ensure_dataset("unused when the folder is there", tmp_path) == target
+
+
+def test_the_tests_data_dir_is_reused_as_it_is():
     assert clutrr_data.first_mismatch(unpacked()) is None
     assert clutrr_data.ensure_dataset("unused when the folder is there", clutrr_world.data_dir()) == unpacked()
+
+
+def test_a_failed_unpacking_leaves_no_folder(tmp_path):
+    (tmp_path / "other.zip").write_bytes(b"not the archive")
+    with pytest.raises(UsageError, match="sha256"):
+        clutrr_data.ensure_dataset(str(tmp_path / "other.zip"), tmp_path / "d")
+    assert list((tmp_path / "d" / "clutrr" / "data").iterdir()) == []
 
 
 def test_a_folder_is_verified_and_copied(tmp_path):
@@ -50,6 +65,13 @@ def test_training_subset_is_fixed_and_keeps_the_tests(tmp_path):
     again = clutrr_data.training_subset(unpacked(), 100)
     assert (again / clutrr_data.TRAIN_FILE).read_bytes() == (subset / clutrr_data.TRAIN_FILE).read_bytes()
     assert clutrr_data.training_subset(dataset, 20000) == dataset
+
+
+def test_subset_names_need_no_data():
+    assert clutrr_data.subset_name(100) == f"{clutrr_data.NAME}_train100"
+    assert clutrr_data.subset_name(None) == clutrr_data.subset_name(15083) == clutrr_data.NAME
+    with open(unpacked() / clutrr_data.TRAIN_FILE, newline="") as handle:
+        assert sum(1 for _ in csv.reader(handle)) == clutrr_data.TRAIN_STORIES + 1  # and the header
 
 
 def test_a_data_dir_under_codes_is_refused(tmp_path):

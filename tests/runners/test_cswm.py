@@ -5,29 +5,26 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import h5py
 import numpy as np
-import PIL.Image
 import pytest
 import torch
 
-from adapters.cswm import SRNObjectEncoder, SRNSettings
+from patches.vendor import PROJECT_ROOT
 from patches import cswm as cswm_patches
 from patches import vendor
-from patches.gym_shim import gym_modules
 from runners import cswm as runner
-from runners import cswm_data, cswm_upstream
+from runners import cswm_data, cswm_train
 from runners.common.cli import main_guard
+from runners.common.presets import CONFIG_DIR, load_preset
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 TINY_PRESETS = """
 common: {encoder: medium, embedding_dim: 4, action_dim: 6, hidden_dim: 32, copy_action: true,
-         learning_rate: 1.0e-3, steps: 2, inner_lr: {pong: {3: 0.045}, space: 0.05}, eval_episodes: 100}
+         learning_rate: 1.0e-3, tuned_inner_lr: {pong: {3: 0.045}, space: 0.05}, eval_episodes: 100,
+         refiner: {srn: {steps: 2, inner_lr: null, hidden: 32, embedding: 32}}}
 smoke: {train_episodes: 4, epochs: 2, batch_size: 20, seeds: 2}
 paper: {train_episodes: 4, epochs: 2, batch_size: 20, seeds: 2, eval_episodes: 50}
 """
@@ -39,38 +36,33 @@ TINY_RUN = ["--env", "space", "--k", "2", "--preset", "smoke"]
 
 
 @pytest.fixture(scope="module")
-def upstream():
-    return vendor.checkout("c-swm")
+def upstream(cswm_upstream):
+    return cswm_upstream
 
 
 @pytest.fixture(scope="module")
-def data_dir(upstream, tmp_path_factory):
-    """Tiny Space Invaders training set (4 episodes) and the smallest eval set (100)."""
-    directory = tmp_path_factory.mktemp("cswm-data")
-    cswm_data.ensure_dataset(upstream, directory, "space", "train", 4)
-    cswm_data.ensure_dataset(upstream, directory, "space", "eval", 100)
-    return directory
+def data_dir(cswm_data_dir):
+    return cswm_data_dir
 
 
 @pytest.fixture(scope="module")
 def tiny_presets(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("cswm-configs")
-    (directory / "cswm.yaml").write_text(TINY_PRESETS)
-    return directory
+    """The tiny presets file, passed with --config."""
+    path = tmp_path_factory.mktemp("cswm-configs") / "cswm.yaml"
+    path.write_text(TINY_PRESETS)
+    return path
 
 
-def run_main(monkeypatch, capsys, config_dir, argv) -> str:
-    monkeypatch.setattr(runner, "CONFIG_DIR", config_dir)
-    runner.main(argv)
+def run_main(capsys, config, argv) -> str:
+    runner.main([*argv, "--config", str(config)])
     return capsys.readouterr().out
 
 
-def exit_of(monkeypatch, capsys, config_dir, argv) -> tuple[int, str]:
+def exit_of(capsys, config, argv) -> tuple[int, str]:
     """Exit code of the runner and its error: the one line of stderr that says "error"
     (progress bars share stderr), checked to be the last and with no traceback."""
-    monkeypatch.setattr(runner, "CONFIG_DIR", config_dir)
     with pytest.raises(SystemExit) as stop:
-        main_guard(lambda: runner.main(argv))
+        main_guard(lambda: runner.main([*argv, "--config", str(config)]))
     stderr = capsys.readouterr().err
     errors = [line for line in stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and stderr.endswith(errors[0] + "\n") and errors[0].startswith("error: ")
@@ -83,19 +75,17 @@ def experiment(data_dir, tiny_presets, tmp_path_factory):
     """The baseline alone, then --srn in the same results folder; returns the folder, both
     outputs and results.json after each command."""
     out = tmp_path_factory.mktemp("cswm-results")
-    monkeypatch, outputs, stores = pytest.MonkeyPatch(), [], []
-    monkeypatch.setattr(runner, "CONFIG_DIR", tiny_presets)
+    outputs, stores = [], []
     threads = torch.get_num_threads()
     try:
         for extra in ([], ["--srn"]):
-            argv = [*TINY_RUN, *extra, "--data-dir", str(data_dir), "--out", str(out)]
+            argv = [*TINY_RUN, *extra, "--data-dir", str(data_dir), "--out", str(out), "--config", str(tiny_presets)]
             with contextlib.redirect_stdout(io.StringIO()) as text:
                 runner.main(argv)
             outputs.append(text.getvalue())
             [folder] = [path for path in out.iterdir() if path.is_dir()]
             stores.append(json.loads((folder / "results.json").read_text())["runs"])
     finally:
-        monkeypatch.undo()
         torch.set_num_threads(threads)
     return folder, outputs, stores
 
@@ -120,10 +110,10 @@ def test_metrics_are_rankings_of_the_eval_set(experiment):
     for run in runs.values():
         metrics = run["metrics"]
         assert metrics["samples"] == 100 and metrics["spread"] > 0 and np.isfinite(metrics["train_loss"])
-        for steps in cswm_upstream.PREDICTION_STEPS:
+        for steps in cswm_train.PREDICTION_STEPS:
             assert 0 <= metrics[f"h1_{steps}"] <= metrics[f"mrr_{steps}"] <= 1
-    baseline, srn = ({run["seed"]: run for run in runs.values() if run["arm"] == arm} for arm in ("baseline", "SRN"))
-    assert all(run["settings"]["srn_steps"] == 2 for run in srn.values())
+    baseline, srn = ({run["seed"]: run for run in runs.values() if run["arm"] == arm} for arm in ("baseline", "srn"))
+    assert all(run["settings"]["refiner"]["steps"] == 2 for run in srn.values())
     assert all(srn[seed]["metrics"]["train_loss"] != baseline[seed]["metrics"]["train_loss"] for seed in (0, 1))
 
 
@@ -131,7 +121,7 @@ def test_srn_command_reuses_the_finished_baseline(experiment):
     _, (_, srn_output), (baseline_runs, all_runs) = experiment
     assert "reusing 2 finished run(s)" in srn_output
     assert {key: all_runs[key] for key in baseline_runs} == baseline_runs
-    assert sorted(run["arm"] for run in all_runs.values()) == ["SRN", "SRN", "baseline", "baseline"]
+    assert sorted(run["arm"] for run in all_runs.values()) == ["baseline", "baseline", "srn", "srn"]
 
 
 def test_baseline_is_a_plain_run_of_upstream_train_py(experiment, upstream, data_dir, tmp_path):
@@ -149,106 +139,23 @@ def test_baseline_is_a_plain_run_of_upstream_train_py(experiment, upstream, data
     assert all(torch.equal(runner_model[key], plain_model[key]) for key in plain_model)
 
 
-def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_presets, monkeypatch, capsys):
+def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_presets, capsys):
     folder, _, (_, runs) = experiment
-    run_main(monkeypatch, capsys, tiny_presets,
+    run_main(capsys, tiny_presets,
              [*TINY_RUN, "--srn", "--steps", "0", "--seeds", "1", "--data-dir", str(data_dir), "--out", str(folder.parent)])
     runs = json.loads((folder / "results.json").read_text())["runs"]
-    [zero] = [run for run in runs.values() if run["arm"] == "SRN" and run["settings"]["srn_steps"] == 0]
+    [zero] = [run for run in runs.values() if run["arm"] == "srn" and run["settings"]["refiner"]["steps"] == 0]
     [baseline] = [run for run in runs.values() if run["arm"] == "baseline" and run["seed"] == 0]
     assert zero["metrics"] == baseline["metrics"]
-    [srn_checkpoint] = (folder / "checkpoints").glob(f"SRN-{runner.settings_key(zero['settings'])}-seed0")
+    [srn_checkpoint] = (folder / "checkpoints").glob(f"srn-{runner.settings_key(zero['settings'])}-seed0")
     [baseline_checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
     srn_model, baseline_model = (torch.load(path / "model.pt") for path in (srn_checkpoint, baseline_checkpoint))
     for key, value in baseline_model.items():
         assert torch.equal(srn_model[key.replace("obj_encoder.", "obj_encoder.initial.")], value)
 
 
-def test_srn_checkpoint_round_trip_and_eval_under_no_grad(upstream, data_dir, tmp_path):
-    train_set = cswm_data.dataset_path(data_dir, "space", "train", 4)
-    eval_set = cswm_data.dataset_path(data_dir, "space", "eval", 100)
-    settings = cswm_upstream.TrainSettings(num_objects=2, epochs=1, batch_size=20, learning_rate=1e-3,
-                                           encoder="medium", embedding_dim=4, action_dim=6, hidden_dim=32,
-                                           copy_action=True)
-    srn = SRNSettings(steps=2, inner_lr=0.05, seed=3)
-    trained = cswm_upstream.train(upstream, train_set, tmp_path / "srn", settings, seed=0, srn=srn)
-    evaluated = cswm_upstream.evaluate(upstream, eval_set, tmp_path / "srn", steps=1, srn=srn)
-    encoder = evaluated["model"].obj_encoder
-    assert isinstance(encoder, SRNObjectEncoder) and encoder.refiner.steps == 2
-    saved = torch.load(tmp_path / "srn/model.pt")
-    assert all(torch.equal(value, saved[key]) for key, value in evaluated["model"].state_dict().items())
-    states = evaluated["next_state_flat"]
-    assert not states.requires_grad and torch.isfinite(states).all()
-    episodes = vendor.import_modules(upstream, ["utils"]).utils.load_list_dict_h5py(str(eval_set))  # eval.py's order
-    next_obs = torch.from_numpy(np.stack([episode["next_obs"][0] for episode in episodes])).float()
-    model = trained["model"].eval()
-    with torch.no_grad():
-        masks = model.obj_extractor(next_obs)
-        assert torch.equal(model.obj_encoder(masks).flatten(1), states)
-        assert not torch.equal(model.obj_encoder.initial(masks).flatten(1), states)
-
-
-def _episodes(path):
-    """The stored episodes in the order they were generated."""
-    with h5py.File(path, "r") as file:
-        return [{key: file[str(index)][key][:] for key in file[str(index)]} for index in range(len(file))]
-
-
 def test_vendor_tree_untouched_after_a_run(experiment, upstream):
     assert vendor.changes(upstream) == []
-
-
-@pytest.mark.parametrize("env,env_id,crop,warmstart", [
-    ("space", "SpaceInvadersDeterministic-v4", (30, 200), 50),
-    ("pong", "PongDeterministic-v4", (35, 190), 58),
-])
-def test_frames_follow_the_protocol(upstream, tmp_path, env, env_id, crop, warmstart):
-    """Replays the random agent of data_gen/env.py (same seeds) on the shimmed env and
-    rebuilds every stored observation: crop, 50x50 Lanczos, [0, 1], (current, previous)."""
-    path = cswm_data.ensure_dataset(upstream, tmp_path, env, "train", 2)
-    episodes = _episodes(path)
-    game = gym_modules()["gym"].make(env_id)
-    game._max_episode_steps = warmstart + 11
-    game.seed(1)
-    game.action_space.seed(1)
-
-    def frame(raw):
-        image = PIL.Image.fromarray(raw[crop[0]:crop[1]]).resize((50, 50), PIL.Image.LANCZOS)
-        return np.asarray(image).transpose(2, 0, 1) / 255
-
-    for episode in episodes:
-        game.reset()
-        for _ in range(warmstart):
-            raw, _, _, _ = game.step(game.action_space.sample())
-        previous = frame(raw)
-        raw, _, _, _ = game.step(0)
-        current, done, actions, observations = frame(raw), False, [], []
-        while not done:
-            observations.append(np.concatenate([current, previous]))
-            actions.append(game.action_space.sample())
-            raw, _, done, _ = game.step(actions[-1])
-            previous, current = current, frame(raw)
-        observations.append(np.concatenate([current, previous]))
-        assert len(actions) == 10
-        assert np.array_equal(episode["action"], actions)
-        assert np.array_equal(episode["obs"], np.stack(observations[:-1]))
-        assert np.array_equal(episode["next_obs"], np.stack(observations[1:]))
-        assert episode["obs"].shape == (10, 6, 50, 50) and np.array_equal(episode["next_obs"][:, 3:], episode["obs"][:, :3])
-
-
-def test_datasets_are_cached_and_checked(upstream, data_dir, tmp_path):
-    path = cswm_data.dataset_path(data_dir, "space", "train", 4)
-    modified = path.stat().st_mtime_ns
-    assert cswm_data.ensure_dataset(upstream, data_dir, "space", "train", 4) == path
-    assert path.stat().st_mtime_ns == modified
-    with pytest.raises(cswm_data.UsageError, match="4 episodes, expected 3"):
-        cswm_data.check_dataset(path, 3)
-    broken = tmp_path / "broken.h5"
-    shutil.copy(path, broken)
-    with h5py.File(broken, "r+") as file:
-        file["2/next_obs"][4, 3] = 0.5
-    with pytest.raises(cswm_data.UsageError, match=r"episode 2: frames not stacked.*delete it"):
-        cswm_data.check_dataset(broken, 4)
 
 
 def test_chance_levels():
@@ -262,29 +169,33 @@ def test_chance_levels():
     (["--env", "space", "--k", "0"], "argument --k: must be >= 1"),
     (["--env", "space", "--k", "3", "--srn", "--steps", "-1"], "argument --steps: must be >= 0"),
     (["--env", "space", "--k", "3", "--srn", "--inner-lr", "0"], "argument --inner-lr: must be > 0"),
+    (["--env", "space", "--k", "3", "--srn", "--inner-lr", "inf"], "argument --inner-lr: must be finite"),
     (["--env", "space", "--k", "3", "--steps", "5"], "add --srn"),
+    (["--env", "space", "--k", "3", "--grn"], "runners/cswm.py has no grn arm"),
     (["--env", "pong", "--k", "4", "--srn"], "pass --inner-lr"),
     (["--env", "space", "--k", "3", "--preset", "paper"], "at least 100 episodes"),
+    (["--env", "space", "--k", "3", "--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
+    (["--env", "space", "--k", "3", "--device", "cuda:7"], "--device cuda:7:"),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, monkeypatch, capsys):
-    code, error = exit_of(monkeypatch, capsys, tiny_presets, argv)
+def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, capsys):
+    code, error = exit_of(capsys, tiny_presets, argv)
     assert code == 2 and message in error
 
 
-def test_unwritable_out_dir_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, monkeypatch, capsys):
+def test_unwritable_out_dir_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, error = exit_of(monkeypatch, capsys, tiny_presets,
+    code, error = exit_of(capsys, tiny_presets,
                           [*TINY_RUN, "--data-dir", str(data_dir), "--out", str(blocker / "out")])
     assert code == 2 and "cannot create the results folder" in error
 
 
-def test_truncated_data_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, monkeypatch, capsys):
+def test_truncated_data_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, capsys):
     source = cswm_data.dataset_path(data_dir, "space", "train", 4)
     target = cswm_data.dataset_path(tmp_path / "data", "space", "train", 4)
     target.parent.mkdir(parents=True)
     target.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
-    code, error = exit_of(monkeypatch, capsys, tiny_presets,
+    code, error = exit_of(capsys, tiny_presets,
                           [*TINY_RUN, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
     assert code == 2 and f"{target} is not a complete C-SWM dataset" in error
 
@@ -297,26 +208,48 @@ def test_script_reports_bad_input_without_traceback():
 
 
 def test_presets_follow_appendix_e():
-    paper = runner.presets.load_preset("cswm", "paper")
+    paper = load_preset(CONFIG_DIR / "cswm.yaml", "paper")
     assert {key: paper[key] for key in ("learning_rate", "epochs", "batch_size", "encoder", "embedding_dim",
-                                        "action_dim", "copy_action", "hidden_dim", "seeds", "steps",
+                                        "action_dim", "copy_action", "hidden_dim", "seeds",
                                         "train_episodes", "eval_episodes")} == {
         "learning_rate": 1e-4, "epochs": 500, "batch_size": 1024, "encoder": "medium", "embedding_dim": 4,
-        "action_dim": 6, "copy_action": True, "hidden_dim": 512, "seeds": 5, "steps": 10,
+        "action_dim": 6, "copy_action": True, "hidden_dim": 512, "seeds": 5,
         "train_episodes": 1000, "eval_episodes": 1000}
-    assert [runner.tuned_inner_lr(paper, env, k) for env, k in (("pong", 3), ("pong", 5), ("space", 3), ("space", 5))] \
+    assert paper["refiner"]["srn"]["steps"] == 10 and paper["refiner"]["srn"]["inner_lr"] is None
+    table = paper["tuned_inner_lr"]
+    assert [runner.tuned_inner_lr(table, env, k) for env, k in (("pong", 3), ("pong", 5), ("space", 3), ("space", 5))] \
         == [0.045, 0.0025, 0.05, 0.05]
-    smoke = runner.presets.load_preset("cswm", "smoke")
+    smoke = load_preset(CONFIG_DIR / "cswm.yaml", "smoke")
     assert smoke["eval_episodes"] >= cswm_data.MIN_EVAL_EPISODES and smoke["seeds"] >= 2
 
 
-def test_flags_override_the_preset(tiny_presets):
-    config = runner.presets.load_preset("cswm", "smoke", tiny_presets)
-    args = runner.parse_args(["--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3", "--inner-lr", "0.2"])
-    experiment = runner.Experiment.from_arguments(args, "smoke", config)
-    assert (experiment.train.epochs, experiment.srn_steps, experiment.inner_lr) == (7, 3, 0.2)
-    assert experiment.folder_name == "pong-k5-4ep-7epochs-batch20-lr0.001"
-    tuned = runner.Experiment.from_arguments(runner.parse_args(["--env", "pong", "--k", "3", "--srn"]), "smoke", config)
-    assert (tuned.train.epochs, tuned.srn_steps, tuned.inner_lr) == (2, 2, 0.045)
-    settings = tuned.arm_settings("commit")
-    assert settings["SRN"] == {**settings["baseline"], "srn_steps": 2, "inner_lr": 0.045}
+def dry_run(capsys, config, argv) -> dict:
+    runner.main([*argv, "--config", str(config), "--dry-run"])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_flags_override_the_preset(tiny_presets, tmp_path, capsys):
+    plan = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3",
+                                          "--inner-lr", "0.2", "--momentum", "0.5", "--out", str(tmp_path)])
+    assert plan["settings"]["epochs"] == 7 and plan["settings"]["k"] == 5
+    assert plan["results"] == str(tmp_path / "pong-k5-4ep-7epochs-batch20-lr0.001" / "results.json")
+    assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 3, "inner_lr": 0.2, "momentum": 0.5,
+                                              "backprop": "unroll", "hidden": 32, "embedding": 32, "pieces": 20}
+    tuned = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "3", "--srn", "--out", str(tmp_path)])
+    assert tuned["arms"]["srn"]["refiner"]["inner_lr"] == 0.045 and tuned["arms"]["srn"]["refiner"]["steps"] == 2
+    assert tuned["arms"]["srn"] == {**tuned["arms"]["baseline"], "refiner": tuned["arms"]["srn"]["refiner"]}
+
+
+def test_dry_run_lists_the_runs_and_which_are_done(experiment, data_dir, tiny_presets, tmp_path, capsys):
+    folder, _, _ = experiment
+    plan = dry_run(capsys, tiny_presets, [*TINY_RUN, "--srn", "--seeds", "3", "--out", str(folder.parent),
+                                          "--data-dir", str(tmp_path / "no-data")])
+    assert plan["runner"] == "cswm" and plan["preset"] == "smoke" and plan["device"] == "cpu"
+    assert set(plan["arms"]) == {"baseline", "srn"}
+    done = {(run["arm"], run["seed"]): run["done"] for run in plan["runs"]}
+    assert done == {("baseline", 0): True, ("srn", 0): True, ("baseline", 1): True, ("srn", 1): True,
+                    ("baseline", 2): False, ("srn", 2): False}
+    assert plan["to_run"] == 2
+    assert not (tmp_path / "no-data").exists()
+    fresh = dry_run(capsys, tiny_presets, [*TINY_RUN, "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists() and all(not run["done"] for run in fresh["runs"])

@@ -1,45 +1,57 @@
-"""runners/sort_of_clevr.py end to end in a tiny mode, and its answers to bad input."""
+"""runners/sort_of_clevr.py end to end in a tiny mode, its dry run, and its answers to bad input."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+import yaml
 
+from patches.vendor import PROJECT_ROOT
 from patches import relational_networks, vendor
 from runners import sort_of_clevr
 from runners.common.cli import main_guard
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PROJECT_ROOT
 TINY = {"seeds": 1, "train_images": 2, "validation_images": 1, "test_images": 2, "epochs": 1,
         "synthetic_positions": 2, "dataset_images": 2, "rotations": 4}
+COMMON = {"batch_size": 8, "lr": 0.001,
+          "refiner": {"srn": {"steps": 1, "inner_lr": 0.1, "hidden": 32, "embedding": 16}}}
 
 
 @pytest.fixture(scope="module")
-def config_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("configs")
-    common = {"batch_size": 8, "lr": 0.001, "steps": 1, "inner_lr": 0.1, "embed_dim": 16}
-    (folder / "sort_of_clevr.yaml").write_text(json.dumps({"common": common, "smoke": TINY, "paper": TINY}))
-    return folder
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("configs") / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"common": COMMON, "smoke": TINY, "paper": TINY}))
+    return path
 
 
-def run(argv, config_dir):
-    sort_of_clevr.main(["--preset", "smoke", "--threads", "1", *argv], config_dir=config_dir)
+def run(argv, config):
+    sort_of_clevr.main(["--preset", "smoke", "--threads", "1", "--device", "cpu", "--config", str(config), *argv])
 
 
-def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config_dir, capsys):
+def exit_code_and_error(argv, config, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(lambda: run(argv, config))
+    return exit_.value.code, capsys.readouterr().err
+
+
+def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     argv = ["--srn", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
-    run(argv, config_dir)
+    run(argv, config)
     printed = capsys.readouterr().out
+    assert "device cpu" in printed
     folder = tmp_path / "out" / "images2-epochs1"
     runs = json.loads((folder / "results.json").read_text())["runs"]
-    assert sorted(run_["arm"] for run_ in runs.values()) == ["RN", "RN+SRN"]
-    srn_metrics = next(run_["metrics"] for run_ in runs.values() if run_["arm"] == "RN+SRN")
-    assert {"relational_zero_steps", "robust_synthetic", "robust_dataset", "robustness_seconds"} <= srn_metrics.keys()
+    assert sorted(run_["arm"] for run_ in runs.values()) == ["baseline", "srn"]
+    srn = next(run_ for run_ in runs.values() if run_["arm"] == "srn")
+    assert srn["settings"]["refiner"] == {"kind": "srn", "steps": 1, "inner_lr": 0.1, "momentum": 0.0,
+                                          "backprop": "unroll", "hidden": 32, "embedding": 16, "pieces": 20}
+    assert {"relational_zero_steps", "robust_synthetic", "robust_dataset",
+            "robustness_seconds"} <= srn["metrics"].keys()
     checkpoints = sorted(path.name for path in (folder / "checkpoints").iterdir())
-    assert len(checkpoints) == 2 and {name.split("-")[0] for name in checkpoints} == {"RN", "RN+SRN"}
+    assert len(checkpoints) == 2 and {name.split("-")[0] for name in checkpoints} == {"baseline", "srn"}
     markdown = (folder / "results.md").read_text()
     for text in ("| Relational |", "| Furthest |", "| Closest |", "| Count |", "| Robustness (Synthetic) |",
                  "| Robustness (Dataset) |", "p, RN+SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset"):
@@ -47,16 +59,36 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config_dir, capsys):
     assert (folder / "validation.png").stat().st_size > 0 and (folder / "robustness_examples.png").stat().st_size > 0
     assert vendor.changes(relational_networks.checkout()) == []
 
-    run(argv, config_dir)
+    run(argv, config)
     assert "reusing 2 finished run(s)" in capsys.readouterr().out
     assert json.loads((folder / "results.json").read_text())["runs"] == runs
+    run([*argv, "--dry-run"], config)
+    plan = json.loads(capsys.readouterr().out)
+    assert [(run_["arm"], run_["done"]) for run_ in plan["runs"]] == [("baseline", True), ("srn", True)]
+    assert plan["to_run"] == 0
 
-    run(["--out", str(tmp_path / "baseline_only"), "--data-dir", str(tmp_path / "data")], config_dir)
-    (alone,) = json.loads((tmp_path / "baseline_only" / "images2-epochs1" / "results.json").read_text())["runs"].values()
-    with_srn = next(run_ for run_ in runs.values() if run_["arm"] == "RN")
+    run(["--out", str(tmp_path / "baseline_only"), "--data-dir", str(tmp_path / "data")], config)
+    alone_results = tmp_path / "baseline_only" / "images2-epochs1" / "results.json"
+    (alone,) = json.loads(alone_results.read_text())["runs"].values()
+    with_srn = next(run_ for run_ in runs.values() if run_["arm"] == "baseline")
     timings = ("robustness_seconds",)
     assert {k: v for k, v in alone["metrics"].items() if k not in timings} == \
         {k: v for k, v in with_srn["metrics"].items() if k not in timings}
+
+
+def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys):
+    argv = ["--srn", "--steps", "3", "--clutter", "--epochs", "2",
+            "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+    run([*argv, "--dry-run"], config)
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["runner"] == "sort_of_clevr" and plan["config"] == str(config) and plan["device"] == "cpu"
+    assert plan["settings"] == {**{key: TINY[key] for key in TINY if key != "seeds"}, "batch_size": 8, "lr": 0.001,
+                                "epochs": 2, "clutter": True}
+    assert set(plan["arms"]) == {"baseline", "srn"} and "refiner" not in plan["arms"]["baseline"]
+    assert plan["arms"]["srn"]["refiner"]["steps"] == 3 and plan["arms"]["srn"]["refiner"]["embedding"] == 16
+    assert plan["runs"] == [{"arm": "baseline", "seed": 0, "done": False}, {"arm": "srn", "seed": 0, "done": False}]
+    assert plan["results"] == str(tmp_path / "out" / "images2-epochs2-clutter" / "results.json")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -64,17 +96,27 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config_dir, capsys):
     (["--images", "0"], "must be >= 1"),
     (["--steps", "3"], "add --srn"),
     (["--srn", "--inner-lr", "-1"], "must be > 0"),
+    (["--grn"], "no grn arm"),
     (["--preset", "huge"], "invalid choice"),
+    (["--device", "cuda"], "no CUDA device is available here"),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(argv, message, config_dir, capsys, tmp_path):
-    with pytest.raises(SystemExit) as exit_:
-        main_guard(lambda: run([*argv, "--out", str(tmp_path)], config_dir))
-    assert exit_.value.code == 2
-    error = capsys.readouterr().err
-    assert error.count("\n") == 1 and message in error
+def test_bad_arguments_are_one_line_and_exit_2(argv, message, config, capsys, tmp_path):
+    code, error = exit_code_and_error([*argv, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")],
+                                      config, capsys)
+    assert code == 2 and error.count("\n") == 1 and message in error
 
 
-def test_an_unwritable_out_folder_and_a_corrupt_cache_exit_2(tmp_path, config_dir, capsys):
+def test_a_bad_preset_is_one_line_and_exit_2(tmp_path, config, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({"common": {**COMMON, "lr": "fast", "embed_dim": 256}, "smoke": TINY}))
+    code, error = exit_code_and_error(["--dry-run"], broken, capsys)
+    assert code == 2 and error.count("\n") == 1 and "unknown setting(s) embed_dim" in error
+    broken.write_text(yaml.safe_dump({"common": {**COMMON, "lr": "fast"}, "smoke": TINY}))
+    code, error = exit_code_and_error(["--dry-run"], broken, capsys)
+    assert code == 2 and error.count("\n") == 1 and "lr must be a number > 0" in error
+
+
+def test_an_unwritable_out_folder_and_a_corrupt_cache_exit_2(tmp_path, config, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     corrupt = tmp_path / "data" / "sort_of_clevr" / relational_networks.checkout().commit[:12] / "train-2-seed1.npz"
@@ -82,11 +124,8 @@ def test_an_unwritable_out_folder_and_a_corrupt_cache_exit_2(tmp_path, config_di
     corrupt.write_bytes(b"not an npz")
     for argv, message in (([f"--out={blocker / 'out'}"], "cannot create the results folder"),
                           ([f"--out={tmp_path / 'out'}", f"--data-dir={tmp_path / 'data'}"], "delete it")):
-        with pytest.raises(SystemExit) as exit_:
-            main_guard(lambda: run(argv, config_dir))
-        assert exit_.value.code == 2
-        error = capsys.readouterr().err
-        assert error.count("\n") == 1 and message in error
+        code, error = exit_code_and_error(argv, config, capsys)
+        assert code == 2 and error.count("\n") == 1 and message in error
 
 
 def test_the_script_answers_bad_input_with_exit_2():

@@ -1,5 +1,5 @@
 """tkipf/c-swm: SRN refining ContrastiveSWM's object states, built the way train.py builds
-the model (``modules.ContrastiveSWM`` of ``adapters.cswm.modules_with_srn``, then
+the model (``modules.ContrastiveSWM`` of ``adapters.cswm.install_on_construction``, then
 ``utils.weights_init``), on a tiny batch of random 6x10x10 observations (medium encoder:
 K=3 masks of 2x2, hidden 32)."""
 import functools
@@ -7,7 +7,8 @@ import functools
 import numpy as np
 import torch
 
-from adapters.cswm import SRNSettings, modules_with_srn
+from adapters import cswm as adapter
+from adapters.contract import RefinerSettings
 from patches import vendor
 from tests.adapters.adapter_case import AdapterCase
 
@@ -18,27 +19,31 @@ MODEL = dict(embedding_dim=4, input_dims=(6, 10, 10), hidden_dim=32, action_dim=
 
 @functools.cache
 def _upstream():
-    upstream = vendor.checkout("c-swm")
+    upstream = vendor.checkout(adapter.UPSTREAM)
     generator = torch.Generator().manual_seed(0)
     batch = (torch.rand(BATCH, 6, 10, 10, generator=generator), torch.randint(0, 6, (BATCH,), generator=generator),
              torch.rand(BATCH, 6, 10, 10, generator=generator))
-    return upstream, vendor.import_modules(upstream, ["modules", "utils"]), batch
+    return upstream, batch
 
 
 def _build(modules):
-    _, upstream_modules, _ = _upstream()
+    utils = vendor.import_modules(_upstream()[0], ["utils"]).utils
     torch.manual_seed(0)
     model = modules.ContrastiveSWM(**MODEL)
-    model.apply(upstream_modules.utils.weights_init)
+    model.apply(utils.weights_init)
     return model
 
 
+def _fresh_modules():
+    return vendor.import_modules(_upstream()[0], ["modules"]).modules
+
+
 def make_baseline():
-    return _build(_upstream()[1].modules)
+    return _build(_fresh_modules())
 
 
-def make(steps):
-    model = _build(modules_with_srn(_upstream()[0], SRNSettings(steps, inner_lr=0.05, seed=1)))
+def make(settings: RefinerSettings):
+    model = _build(adapter.install_on_construction(_fresh_modules(), settings))
     return model, model.obj_encoder
 
 
@@ -48,14 +53,15 @@ def loss(model):
     state = np.random.get_state()
     np.random.seed(0)
     try:
-        return model.contrastive_loss(*_upstream()[2])
+        return model.contrastive_loss(*_upstream()[1])
     finally:
         np.random.set_state(state)
 
 
 def output(model):
     """The states [B, K, D] of model.forward (obj_encoder(obj_extractor(obs)))."""
-    return model(_upstream()[2][0])
+    return model(_upstream()[1][0])
 
 
-CASES = [AdapterCase("c-swm-SRN", make, make_baseline, loss, output)]
+CASES = [AdapterCase(adapter.UPSTREAM, "srn", RefinerSettings("srn", 0, inner_lr=0.05, hidden=32),
+                     make, make_baseline, loss, output)]

@@ -1,54 +1,64 @@
-"""kimhc6028/relational-networks: SRN between RN.conv and the RN, on a tiny batch of
-generated Sort-of-CLEVR questions (batch 4, the RN's coordinate tensor sized to it)."""
+"""kimhc6028/relational-networks: SRN between RN.conv and the RN (``RN`` of
+``adapters.relational_networks.install_on_construction``), on the relational questions of
+one image drawn by the upstream's own generator (batch 4: the RN's coordinate tensor is
+sized to it), converted as main.py converts them."""
 import functools
+import random
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from adapters.relational_networks import add_srn
+from adapters import relational_networks as adapter
+from adapters.contract import RefinerSettings
 from patches import relational_networks
-from runners.sortofclevr.data import generate
-from runners.sortofclevr.scenes import SortOfClevr
-from runners.sortofclevr.training import batch_tensors
 from tests.adapters.adapter_case import AdapterCase
 
 BATCH = 4
-EMBED = 16
 
 
 @functools.cache
-def _upstream():
+def upstream_batch():
+    """(the upstream's model module, (images [4, 3, 75, 75], questions [4, 11], answers [4]))."""
     upstream = relational_networks.checkout()
-    split = generate(SortOfClevr(upstream), 1, seed=0)
-    tensors = batch_tensors(split, "rel", np.arange(BATCH), torch.device("cpu"))
+    random.seed(0)
+    np.random.seed(0)
+    image, (questions, answers), _ = relational_networks.generator_module(upstream).build_dataset()
+    image = np.swapaxes(image, 0, 2)  # main.py's load_data
+    tensors = (torch.from_numpy(np.stack([image] * BATCH)).float(),
+               torch.from_numpy(np.asarray(questions[:BATCH])).float(),
+               torch.from_numpy(np.asarray(answers[:BATCH])).long())
     return relational_networks.model_module(upstream), tensors
 
 
-def make_baseline():
-    model_module, _ = _upstream()
+def _build(model_module):
     torch.manual_seed(0)
     return model_module.RN(SimpleNamespace(batch_size=BATCH, lr=1e-4, cuda=False))
 
 
-def make(steps):
-    model = make_baseline()
-    return model, add_srn(model, steps, inner_lr=0.1, embed_dim=EMBED, seed=1)
+def make_baseline():
+    return _build(upstream_batch()[0])
+
+
+def make(settings: RefinerSettings):
+    model = _build(adapter.install_on_construction(upstream_batch()[0], settings))
+    return model, model.srn
 
 
 def loss(model):
     """The loss of the upstream RN.train_ (nll of its log-softmax output); the dropout it
     applies is seeded, so two models see the same dropout mask."""
-    images, questions, answers = _upstream()[1]
+    images, questions, answers = upstream_batch()[1]
     torch.manual_seed(1)
     return F.nll_loss(model(images, questions), answers)
 
 
 def output(model):
-    images, questions, _ = _upstream()[1]
+    images, questions, _ = upstream_batch()[1]
     torch.manual_seed(1)
     return model(images, questions)
 
 
-CASES = [AdapterCase("relational-networks-SRN", make, make_baseline, loss, output)]
+CASES = [AdapterCase(adapter.UPSTREAM, "srn", RefinerSettings("srn", 0, inner_lr=0.1, embedding=16),
+                     make, make_baseline, loss, output)]

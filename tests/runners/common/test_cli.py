@@ -1,17 +1,17 @@
+import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, positive_float
 from patches.vendor import PROJECT_ROOT
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments
 
 
 def parser():
     p = ArgumentParser()
-    add_common_arguments(p, default_out="results/toy")
-    p.add_argument("--inner-lr", type=positive_float)
+    add_common_arguments(p, "toy")
     return p
 
 
@@ -19,16 +19,21 @@ def parser():
     (["--seeds", "0"], "--seeds: must be >= 1"),
     (["--preset", "huge"], "invalid choice: 'huge'"),
     (["--inner-lr", "-1"], "--inner-lr: must be > 0"),
+    (["--inner-lr", "inf"], "--inner-lr: must be finite"),
+    (["--momentum", "1"], "--momentum: must be in [0, 1)"),
+    (["--backprop", "some"], "--backprop: invalid choice: 'some'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_arguments_raise_usage_errors(argv, match):
-    with pytest.raises(UsageError, match=match):
+    with pytest.raises(UsageError, match=re.escape(match)):
         parser().parse_args(argv)
 
 
 def test_defaults_come_from_the_preset():
     args = parser().parse_args([])
     assert args.preset == "auto" and args.seeds is None and args.threads is None and str(args.out) == "results/toy"
+    assert args.device == "auto" and args.config is None and not args.dry_run and not args.srn and not args.grn
+    assert (args.steps, args.inner_lr, args.momentum, args.backprop, args.hidden) == (None,) * 5
 
 
 SCRIPT = textwrap.dedent("""

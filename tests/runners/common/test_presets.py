@@ -4,29 +4,40 @@ from runners.common.cli import UsageError
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
 
 
-def test_auto_follows_cuda_and_says_so(capsys):
-    assert resolve_preset("auto", cuda_available=False) == "smoke"
-    assert "no CUDA device" in capsys.readouterr().out
-    assert resolve_preset("auto", cuda_available=True) == "paper"
-    assert resolve_preset("paper", cuda_available=False) == "paper"
+def test_auto_follows_the_device_and_says_so(capsys):
+    assert resolve_preset("auto", on_gpu=False) == "smoke"
+    assert "preset auto -> smoke (no GPU)" in capsys.readouterr().err
+    assert resolve_preset("auto", on_gpu=True) == "paper"
+    assert resolve_preset("paper", on_gpu=False) == "paper"
 
 
 def test_common_settings_are_merged_under_each_preset(tmp_path):
-    (tmp_path / "toy.yaml").write_text("common: {lr: 0.1, epochs: 1}\nsmoke: {epochs: 2}\npaper: {epochs: 500}\n")
-    assert load_preset("toy", "smoke", tmp_path) == {"lr": 0.1, "epochs": 2}
-    assert load_preset("toy", "paper", tmp_path)["epochs"] == 500
+    path = tmp_path / "toy.yaml"
+    path.write_text("common: {lr: 0.1, epochs: 1}\nsmoke: {epochs: 2}\npaper: {epochs: 500}\n")
+    assert load_preset(path, "smoke") == {"lr": 0.1, "epochs": 2}
+    assert load_preset(path, "paper")["epochs"] == 500
+
+
+def test_refiner_sections_are_merged_kind_by_kind(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text("common: {refiner: {srn: {steps: 5, inner_lr: 0.1}, grn: {steps: 10, inner_lr: 0.01}}}\n"
+                    "smoke: {refiner: {srn: {hidden: 64}}}\n")
+    assert load_preset(path, "smoke")["refiner"] == {"srn": {"steps": 5, "inner_lr": 0.1, "hidden": 64},
+                                                    "grn": {"steps": 10, "inner_lr": 0.01}}
 
 
 def test_missing_file_or_preset_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot read presets"):
-        load_preset("absent", "smoke", tmp_path)
+        load_preset(tmp_path / "absent.yaml", "smoke")
     (tmp_path / "toy.yaml").write_text("smoke: {epochs: 2}\n")
     with pytest.raises(UsageError, match="no preset 'paper'"):
-        load_preset("toy", "paper", tmp_path)
+        load_preset(tmp_path / "toy.yaml", "paper")
 
 
-def test_every_runner_config_has_both_presets():
+def test_every_runner_config_has_both_presets_and_a_refiner_section():
     configs = sorted(CONFIG_DIR.glob("*.yaml"))
+    assert [path.stem for path in configs] == ["circles", "clutrr", "cswm", "sort_of_clevr"]
     for path in configs:
         for preset in ("smoke", "paper"):
-            assert load_preset(path.stem, preset)["seeds"] >= 1
+            settings = load_preset(path, preset)
+            assert settings["seeds"] >= 1 and set(settings["refiner"]) <= {"srn", "grn"} and settings["refiner"]

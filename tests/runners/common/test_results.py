@@ -1,10 +1,9 @@
 import json
-import os
 
 import pytest
 
 from runners.common.cli import UsageError
-from runners.common.results import ResultStore, atomic_write_text, settings_key
+from runners.common.results import ResultStore, settings_key
 
 SETTINGS = {"epochs": 2, "lr": 1e-4}
 
@@ -32,17 +31,9 @@ def test_settings_key_ignores_key_order():
     assert settings_key({"a": 1}) != settings_key({"a": 2})
 
 
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path, monkeypatch):
-    path = tmp_path / "results.json"
-    atomic_write_text(path, "old")
-
-    def crash(*args):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write_text(path, "new")
-    assert path.read_text() == "old"
+def test_read_only_store_creates_nothing(tmp_path):
+    store = ResultStore(tmp_path / "absent", create=False)
+    assert store.get("baseline", {}, 0) is None and not (tmp_path / "absent").exists()
 
 
 def test_corrupt_results_file_is_refused_and_kept(tmp_path):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from patches import relational_networks
-from runners.sortofclevr.robustness import furthest_answer
-from runners.sortofclevr.scenes import SortOfClevr, seeded_streams
+from runners.sort_of_clevr_robustness import furthest_answer
+from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 
 SUBTYPE_FURTHEST, SUBTYPE_COUNT = 9, 10
 

@@ -2,22 +2,22 @@
 right with each element's responsibility in colour (Fig. 5, appendix B.3) and 2-D t-SNE of
 the element holding a single circle, coloured by x and by y (Fig. 3).
 
-Every function takes ``models``: arm name -> trained CircleAutoencoder (put in eval mode).
+Every function takes ``models``: display label -> trained CircleAutoencoder (put in eval
+mode; images go to its device).
 """
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from sklearn.manifold import TSNE
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
-
-from runners.circles_dataset import COLOURS, IMAGE_SIZE, Circles, render  # noqa: E402
-from runners.circles_metric import NON_EMPTY_THRESHOLD, non_empty_elements  # noqa: E402
-from runners.circles_models import CircleAutoencoder  # noqa: E402
-from runners.circles_training import to_float  # noqa: E402
+from runners.circles_data import COLOURS, IMAGE_SIZE, Circles, render
+from runners.circles_metric import NON_EMPTY_THRESHOLD, non_empty_elements
+from runners.circles_models import CircleAutoencoder
+from runners.circles_train import to_float
+from runners.common.plots import save_figure
 
 GAP = 2  # pixels between the tiles of a mosaic
 
@@ -27,8 +27,8 @@ def _decode(model: CircleAutoencoder, images: np.ndarray) -> tuple[np.ndarray, n
     """images uint8 [B, 3, 64, 64] -> (reconstructions [B, 3, 64, 64], parts
     [B, N, 3, 64, 64], set [B, N, D]) as numpy, the model in eval mode."""
     model.eval()
-    reconstruction, parts, elements = model(to_float(torch.from_numpy(np.ascontiguousarray(images))))
-    return reconstruction.numpy(), parts.numpy(), elements.numpy()
+    reconstruction, parts, elements = model(to_float(torch.from_numpy(np.ascontiguousarray(images)), model.device))
+    return reconstruction.cpu().numpy(), parts.cpu().numpy(), elements.cpu().numpy()
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -68,7 +68,8 @@ def decomposition_grid(model: CircleAutoencoder, data: Circles, indices: list[in
         rows.append([_rgb(image.astype(float)), _rgb(reconstruction), *elements])
     counts = data.counts[indices]
     height = len(rows) * 0.75 + 0.6
-    figure, axis = plt.subplots(figsize=(len(rows[0]) * 0.75, height))
+    figure = Figure(figsize=(len(rows[0]) * 0.75, height))
+    axis = figure.subplots()
     axis.imshow(_mosaic(rows), interpolation="nearest")
     axis.set_xticks([(IMAGE_SIZE + GAP) * c + IMAGE_SIZE / 2 for c in range(3)], ["input", "output", "elements →"],
                     fontsize=7)
@@ -77,8 +78,7 @@ def decomposition_grid(model: CircleAutoencoder, data: Circles, indices: list[in
     axis.tick_params(length=0)
     axis.set_title(f"{title}: elements by share, non-empty (> {NON_EMPTY_THRESHOLD}) framed", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 def moving_circle(frames: int, radius: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -91,8 +91,8 @@ def moving_circle(frames: int, radius: int = 7) -> tuple[np.ndarray, np.ndarray]
 
 def _palette(size: int) -> np.ndarray:
     """[size, 3] distinct colours, one per element."""
-    return plt.get_cmap("tab20" if size <= 20 else "hsv")(np.arange(size) % 20 if size <= 20 else
-                                                           np.linspace(0, 1, size, endpoint=False))[:, :3]
+    return colormaps["tab20" if size <= 20 else "hsv"](np.arange(size) % 20 if size <= 20 else
+                                                       np.linspace(0, 1, size, endpoint=False))[:, :3]
 
 
 def responsibility(models: dict[str, CircleAutoencoder], path: Path, frames: int) -> None:
@@ -102,7 +102,7 @@ def responsibility(models: dict[str, CircleAutoencoder], path: Path, frames: int
     is the responsibility problem; a clean switch is what the SRN should do)."""
     images, xs = moving_circle(frames)
     moving = np.stack([render(np.array([[x, 20, 7, 1]]))[1].astype(bool) for x in xs])  # [T, 64, 64]
-    figure = plt.figure(figsize=(frames * 0.8, 0.9 + 2.0 * len(models)))
+    figure = Figure(figsize=(frames * 0.8, 0.9 + 2.0 * len(models)))
     grid = figure.add_gridspec(1 + 2 * len(models), frames, height_ratios=[1] + [1, 1.4] * len(models))
     for t in range(frames):
         axis = figure.add_subplot(grid[0, t])
@@ -130,8 +130,7 @@ def responsibility(models: dict[str, CircleAutoencoder], path: Path, frames: int
         axis.tick_params(labelsize=6)
         axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 def single_circles(radius: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +157,8 @@ def tsne(models: dict[str, CircleAutoencoder], path: Path, radius: int, step: in
     single-circle images on a grid of positions; one row per arm, coloured by x and by y,
     red circles as dots and green ones as triangles."""
     images, circles = single_circles(radius, step)
-    figure, axes = plt.subplots(len(models), 2, figsize=(7, 3.3 * len(models)), squeeze=False)
+    figure = Figure(figsize=(7, 3.3 * len(models)))
+    axes = figure.subplots(len(models), 2, squeeze=False)
     for row, (arm, model) in zip(axes, models.items()):
         embedded = TSNE(n_components=2, random_state=0).fit_transform(holding_elements(model, images))
         for axis, coordinate, name in zip(row, (0, 1), ("x", "y")):
@@ -171,5 +171,4 @@ def tsne(models: dict[str, CircleAutoencoder], path: Path, radius: int, step: in
             axis.set_yticks([])
             figure.colorbar(points, ax=axis, fraction=0.046)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)

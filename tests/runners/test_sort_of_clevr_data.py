@@ -5,8 +5,8 @@ import torch
 
 from patches import relational_networks
 from runners.common.cli import UsageError
-from runners.sortofclevr.data import as_uint8, load_split, model_images
-from runners.sortofclevr.scenes import SortOfClevr, seeded_streams
+from runners.sort_of_clevr_data import as_uint8, load_split, model_images
+from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,17 @@ compare its per-epoch log and its weights with ours, for the same seeds."""
 import csv
 import pickle
 import random
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from adapters.contract import RefinerSettings
 from patches import relational_networks, vendor
-from runners.sortofclevr.data import generate
-from runners.sortofclevr.scenes import SortOfClevr, seeded_streams
-from runners.sortofclevr.training import MainLoop, build_model, fit
+from runners.common.cli import UsageError
+from runners.sort_of_clevr_data import generate
+from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
+from runners.sort_of_clevr_train import MainLoop, build_model, check_sizes, fit
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
 
@@ -85,3 +88,29 @@ def test_fit_keeps_the_best_validation_epoch(upstream, tmp_path):
     assert best_epoch == 1 + scores.index(max(scores))
     saved = torch.load(checkpoint)
     assert all(torch.equal(saved[key], value) for key, value in model.state_dict().items())
+
+
+def test_the_srn_is_seeded_by_its_settings_and_leaves_the_rns_weights_alone(upstream):
+    module = relational_networks.model_module(upstream)
+    refiner = RefinerSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=4, seed=5)
+    torch.manual_seed(0)
+    baseline, none = build_model(module, BATCH, 1e-4, CPU)
+    models = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        models.append(build_model(module, BATCH, 1e-4, CPU, refiner))
+    (first, first_srn), (second, second_srn) = models
+    assert none is None and first.srn is first_srn
+    assert all(torch.equal(a, b) for a, b in zip(first_srn.state_dict().values(), second_srn.state_dict().values()))
+    rn_weights = {key: value for key, value in first.state_dict().items() if not key.startswith("srn.")}
+    assert all(torch.equal(value, baseline.state_dict()[key]) for key, value in rn_weights.items())
+    assert len(first.optimizer.param_groups) == 2
+
+
+def test_splits_too_small_for_one_full_batch_are_a_usage_error():
+    """A batch of 64 questions needs 7 images of 10 questions each."""
+    check_sizes(SimpleNamespace(batch_size=64, train_images=7, validation_images=7), questions_per_image=10)
+    with pytest.raises(UsageError, match="--images must be at least 7"):
+        check_sizes(SimpleNamespace(batch_size=64, train_images=6, validation_images=7), questions_per_image=10)
+    with pytest.raises(UsageError, match="validation_images must be at least 7"):
+        check_sizes(SimpleNamespace(batch_size=64, train_images=7, validation_images=6), questions_per_image=10)

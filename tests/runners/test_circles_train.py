@@ -3,12 +3,14 @@ import math
 import pytest
 import torch
 
-from runners import circles_dataset as dataset
+from adapters.contract import RefinerSettings
+from runners import circles_data as dataset
 from runners.circles_models import build_autoencoder
-from runners.circles_training import evaluate, steps_at_epoch, to_float, train
+from runners.circles_train import evaluate, to_float, train
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
-SRN = {"embedding_dims": 12, "hidden": 16, "n_pieces": 20, "inner_lr": 0.1, "momentum": 0.5, "steps": 3}
+SRN = RefinerSettings("srn", steps=3, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -16,16 +18,17 @@ def data():
     return dataset.generate(seed=5, split="train", size=24)
 
 
-def test_inner_steps_follow_the_schedule():
-    schedule = {0: 10, 20: 20}
-    assert [steps_at_epoch(schedule, e) for e in (0, 19, 20, 99)] == [10, 10, 20, 20]
+def test_to_float_moves_uint8_images_to_the_device():
+    images = torch.tensor([[[[0, 1]]]], dtype=torch.uint8)
+    converted = to_float(images, CPU)
+    assert converted.dtype == torch.float32 and converted.device == CPU and converted.tolist() == [[[[0.0, 1.0]]]]
 
 
-@pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "SRN"])
+@pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "srn"])
 def test_one_training_step_lowers_the_loss_on_a_fixed_batch(data, srn):
     torch.manual_seed(0)
     model = build_autoencoder(16, 10, TINY_G, TINY_F, srn)
-    batch = to_float(torch.from_numpy(data.images[:8]))
+    batch = to_float(torch.from_numpy(data.images[:8]), CPU)
 
     def loss():
         with torch.no_grad():
@@ -33,27 +36,37 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(data, srn):
 
     before = loss()
     train(model, torch.from_numpy(data.images[:8]), epochs=1, batch_size=8, lr=1e-3,
-          generator=torch.Generator().manual_seed(0), inner_steps={0: 3})
+          generator=torch.Generator().manual_seed(0))
     assert loss() < before
 
 
-def test_training_is_deterministic_and_follows_the_step_schedule(data):
-    histories, models = [], []
+def test_training_is_deterministic_and_follows_the_inner_steps_per_epoch(data):
+    histories, models, steps = [], [], []
     for _ in range(2):
         torch.manual_seed(0)
         model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
+        model.refiner.register_forward_pre_hook(lambda refiner, inputs: steps.append(refiner.steps))
         histories.append(train(model, torch.from_numpy(data.images), epochs=2, batch_size=10, lr=1e-3,
-                               generator=torch.Generator().manual_seed(1), inner_steps={0: 1, 1: 2}))
+                               generator=torch.Generator().manual_seed(1), inner_steps=[1, 2].__getitem__))
         models.append(model)
     assert histories[0] == histories[1] and len(histories[0]) == 2
+    assert steps == [1, 1, 2, 2] * 2  # 2 batches per epoch
     assert models[0].refiner.steps == 2 and models[0].refiner.inner_losses.shape == (2,)
+
+
+def test_without_inner_steps_the_refiner_keeps_its_own(data):
+    torch.manual_seed(0)
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
+    train(model, torch.from_numpy(data.images[:8]), epochs=2, batch_size=8, lr=1e-3,
+          generator=torch.Generator().manual_seed(0))
+    assert model.refiner.steps == SRN.steps and model.refiner.inner_losses.shape == (SRN.steps,)
 
 
 def test_evaluate_reports_error_and_decomposition_per_count(data):
     torch.manual_seed(0)
     model = build_autoencoder(16, 10, TINY_G, TINY_F, None)
     metrics = evaluate(model, data, batch_size=10)
-    images = to_float(torch.from_numpy(data.images))
+    images = to_float(torch.from_numpy(data.images), CPU)
     with torch.no_grad():
         expected = (model.eval()(images)[0] - images).pow(2).sum(dim=(1, 2, 3)).mean().item()
     assert metrics["reconstruction_error"] == pytest.approx(expected, rel=1e-5)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from runners.sortofclevr.data import Split, model_images
+from runners.sort_of_clevr_data import Split, model_images
 
 # Question vector: 6 colour one-hot, [6] non-relational / [7] relational, [8:11] subtype.
 RELATIONAL_SUBTYPES = {"closest": 8, "furthest": 9, "count": 10}

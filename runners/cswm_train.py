@@ -1,5 +1,7 @@
 """One C-SWM run through the pinned upstream scripts: train.py, then eval.py at 1, 5 and
-10 prediction steps, with or without the SRN (adapters.cswm), under patches.cswm."""
+10 prediction steps, with or without the SRN (adapters.cswm), under patches.cswm, on the
+run's device (train.py and eval.py take CUDA whenever it is available: they get --no-cuda
+when the run asks for the CPU, and a GPU other than the first is made torch's current one)."""
 import contextlib
 import io
 import math
@@ -9,8 +11,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from adapters.cswm import SRNSettings, modules_with_srn
+from adapters import cswm as adapter
+from adapters.contract import RefinerSettings
 from patches import cswm, vendor
+from runners.common.device import use_device
 
 PREDICTION_STEPS = (1, 5, 10)
 
@@ -37,38 +41,54 @@ class TrainSettings:
         return argv + (["--copy-action"] if self.copy_action else [])
 
 
+def device_argv(device: torch.device) -> list[str]:
+    """train.py's and eval.py's flags for ``device``: they use CUDA whenever it is
+    available, so only the CPU on a GPU machine needs saying (--no-cuda)."""
+    return ["--no-cuda"] if device.type == "cpu" and torch.cuda.is_available() else []
+
+
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
-          srn: SRNSettings | None) -> dict:
+          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu")) -> dict:
     """Run train.py (seed ``seed``) on ``dataset``; it writes model.pt, metadata.pkl and
     log.txt into the folder ``checkpoint``. Returns train.py's globals."""
     argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
-            "--save-folder", str(checkpoint.parent), "--name", checkpoint.name]
-    return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, srn))
+            "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
+    use_device(device)
+    return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, refiner))
 
 
-def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, srn: SRNSettings | None) -> dict:
+def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: RefinerSettings | None,
+             device: torch.device = torch.device("cpu")) -> dict:
     """Run eval.py on the checkpoint folder with ``--num-steps steps``. Returns its globals
     (``hits_at``, ``rr_sum``, ``num_samples``, ``next_state_flat`` [N, K * D], ...); what it
     prints is read from them instead."""
-    argv = ["--dataset", str(dataset), "--save-folder", str(checkpoint), "--num-steps", str(steps)]
+    argv = ["--dataset", str(dataset), "--save-folder", str(checkpoint), "--num-steps", str(steps),
+            *device_argv(device)]
+    use_device(device)
     with contextlib.redirect_stdout(io.StringIO()):
-        return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, srn))
+        return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, refiner))
 
 
-def _modules(upstream: vendor.Upstream, srn: SRNSettings | None):
-    return None if srn is None else modules_with_srn(upstream, srn)
+def _modules(upstream: vendor.Upstream, refiner: RefinerSettings | None):
+    """The upstream's ``modules`` for the scripts: None (their own) for the baseline."""
+    if refiner is None:
+        return None
+    return adapter.install_on_construction(vendor.import_modules(upstream, ["modules"]).modules, refiner)
 
 
 def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
-                       settings: TrainSettings, seed: int, srn: SRNSettings | None) -> dict:
+                       settings: TrainSettings, seed: int, refiner: RefinerSettings | None,
+                       device: torch.device = torch.device("cpu")) -> dict:
     """Metrics of one seed: ``h1_<n>`` and ``mrr_<n>`` for n in PREDICTION_STEPS,
     ``samples`` (ranked eval samples), ``spread`` (state_spread of the states of the
     1-step evaluation) and ``train_loss`` (train.py's best average epoch loss). The
     scripts' globals (each holds its whole dataset in memory) are dropped as soon as
     their numbers are read."""
-    metrics = {"train_loss": float(train(upstream, train_set, checkpoint, settings, seed, srn)["best_loss"])}
+    trained = train(upstream, train_set, checkpoint, settings, seed, refiner, device)
+    metrics = {"train_loss": float(trained["best_loss"])}
+    del trained
     for steps in PREDICTION_STEPS:
-        evaluated = evaluate(upstream, eval_set, checkpoint, steps, srn)
+        evaluated = evaluate(upstream, eval_set, checkpoint, steps, refiner, device)
         samples = metrics["samples"] = evaluated["num_samples"]
         metrics[f"h1_{steps}"] = evaluated["hits_at"][1] / samples
         metrics[f"mrr_{steps}"] = float(evaluated["rr_sum"]) / samples

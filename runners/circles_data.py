@@ -13,7 +13,6 @@ checked before reuse.
 """
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import binary_dilation
 from tqdm import tqdm
+
+from runners.common.atomic import replaced_atomically
 
 IMAGE_SIZE = 64
 MAX_CIRCLES = 10
@@ -110,16 +111,14 @@ def _digest(images: np.ndarray, circles: np.ndarray, counts: np.ndarray) -> str:
 
 
 def save(data: Circles, path: Path, seed: int, split: str) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file replaces the old one)."""
+    """Write ``data`` to ``path`` atomically (readers see the old file or the new one)."""
     meta = {"format": FORMAT_VERSION, "seed": seed, "split": split, "size": len(data),
             "sha256": _digest(data.images, data.circles, data.counts)}
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as handle:
+        with replaced_atomically(path) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, images=np.packbits(data.images, axis=None), circles=data.circles,
                      counts=data.counts, meta=np.array(json.dumps(meta)))
-        os.replace(temporary, path)
     except OSError as error:
         raise DataError(f"cannot write the dataset cache {path}: {error.strerror}; pass another --data-dir") from None
 

@@ -27,9 +27,9 @@ from torch import nn
 from tqdm import tqdm
 
 from runners.common.cli import UsageError
-from runners.sortofclevr.data import cached
-from runners.sortofclevr.evaluation import predict
-from runners.sortofclevr.scenes import Rectangle, Scene, SceneObject, SortOfClevr, random_background, seeded_streams
+from runners.sort_of_clevr_data import cached
+from runners.sort_of_clevr_evaluation import predict
+from runners.sort_of_clevr_scenes import Rectangle, Scene, SceneObject, SortOfClevr, random_background, seeded_streams
 
 RED = 0
 FURTHEST_FROM_RED = np.array([1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=np.float32)

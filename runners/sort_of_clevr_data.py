@@ -6,7 +6,6 @@ a FloatTensor batch by batch. Every pixel the generator draws is an integer divi
 ``model_images`` turns a batch into exactly the float32 values main.py feeds the model
 (the conversion is checked for every generated image).
 """
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
-from runners.sortofclevr.scenes import SortOfClevr, seeded_streams
+from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 
 KINDS = ("rel", "norel")
 SPLIT_SEEDS = {"train": 1, "validation": 2, "test": 3}
@@ -101,13 +101,11 @@ def cached(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, n
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
             raise UsageError(f"cannot read the cached data {path} ({error}); delete it to generate it again") from None
     arrays = make()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(temporary, format=np.array(CACHE_FORMAT), **arrays)
-        os.replace(temporary, path)
+        with replaced_atomically(path) as temporary, open(temporary, "wb") as handle:
+            np.savez(handle, format=np.array(CACHE_FORMAT), **arrays)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write the data cache {path}: {error.strerror}; pass another --data-dir") from None
     return arrays
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from runners.common.experiment import Arm, run_arms
+from runners.common.runs import Arm, run_arms
 from runners.common.results import ResultStore
 
 

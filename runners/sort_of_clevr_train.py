@@ -1,4 +1,5 @@
-"""The upstream RN, with or without SRN, trained as the upstream main.py trains it.
+"""One run: the upstream RN, with or without SRN, trained as the upstream main.py trains
+it, then evaluated (test accuracy per question type, robustness, the 0-step ablation).
 
 ``MainLoop`` is main.py's ``train()`` and ``test()`` on in-memory splits: each epoch
 shuffles main.py's relational and non-relational question lists in place with python's
@@ -6,40 +7,76 @@ shuffles main.py's relational and non-relational question lists in place with py
 does), then alternates one relational and one non-relational batch through the upstream
 ``RN.train_``; only full batches run (the RN's coordinate tensor is sized to the batch);
 ``test`` averages the upstream ``RN.test_`` over full batches. With the same seeds it
-gives main.py's per-epoch accuracies exactly (tests/runners/sortofclevr/test_training.py
+gives main.py's per-epoch accuracies exactly (tests/runners/test_sort_of_clevr_train.py
 runs main.py itself to check).
 """
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from adapters.relational_networks import FeatureMapRefiner, add_srn
-from runners.sortofclevr.data import KINDS, Split, model_images
+from adapters.contract import RefinerSettings
+from adapters.relational_networks import FeatureMapRefiner, inner_steps, install
+from patches import relational_networks
+from patches.vendor import Upstream
+from runners import sort_of_clevr_robustness as robustness
+from runners.common.atomic import replaced_atomically
+from runners.common.cli import UsageError
+from runners.sort_of_clevr_data import KINDS, Split, load_split, model_images
+from runners.sort_of_clevr_evaluation import accuracies
+from runners.sort_of_clevr_robustness import RobustnessSet
+from runners.sort_of_clevr_scenes import SortOfClevr
 
 
 @dataclass(frozen=True)
-class SrnSettings:
-    steps: int
-    inner_lr: float
-    embed_dim: int
-    seed: int  # initialises the SRN's weights (the RN's come from the global torch seed)
+class SortOfClevrData:
+    """What every run of a command shares: the upstream generator, the train, validation
+    and test splits, the robustness sets (synthetic, dataset) and how many generator
+    images were drawn to find the dataset set's easy ones."""
+
+    generator: SortOfClevr
+    train: Split
+    validation: Split
+    test: Split
+    robustness_sets: list[RobustnessSet]
+    generated_for_dataset: int
+
+    @classmethod
+    def load(cls, upstream: Upstream, cache_dir: Path, settings: Any) -> "SortOfClevrData":
+        """The data of ``settings`` (the runner's Settings), from ``cache_dir`` or generated
+        there; UsageError when a split is too small for one full batch."""
+        generator = SortOfClevr(upstream)
+        check_sizes(settings, generator.questions_per_image)
+        splits = {name: load_split(generator, cache_dir, name, getattr(settings, f"{name}_images"), settings.clutter)
+                  for name in ("train", "validation", "test")}
+        synthetic = robustness.synthetic_set(generator, settings.synthetic_positions, settings.clutter)
+        dataset, generated = robustness.dataset_set(generator, settings.dataset_images, cache_dir, settings.clutter)
+        return cls(generator, **splits, robustness_sets=[synthetic, dataset], generated_for_dataset=generated)
+
+
+def check_sizes(settings: Any, questions_per_image: int) -> None:
+    """The upstream only runs full batches: training and validation need one of each question kind."""
+    least = -(-settings.batch_size // questions_per_image)
+    for key, flag in (("train_images", "--images"), ("validation_images", "validation_images")):
+        if getattr(settings, key) < least:
+            raise UsageError(f"{flag} must be at least {least} (one batch of {settings.batch_size} questions), "
+                             f"got {getattr(settings, key)}")
 
 
 def build_model(model_module: ModuleType, batch_size: int, lr: float, device: torch.device,
-                srn: SrnSettings | None = None) -> tuple[nn.Module, FeatureMapRefiner | None]:
+                refiner: RefinerSettings | None = None) -> tuple[nn.Module, FeatureMapRefiner | None]:
     """The upstream ``RN(args)`` (its weights from the global torch RNG, its own Adam) on
-    ``device``, with an SRN inserted when ``srn`` is given; returns (model, refiner)."""
+    ``device``, with the SRN of ``refiner`` inserted when it is given (its weights from
+    ``refiner.seed``); returns (model, the inserted refiner or None)."""
     args = SimpleNamespace(batch_size=batch_size, lr=lr, cuda=device.type == "cuda")
     model = model_module.RN(args).to(device)
-    refiner = None if srn is None else add_srn(model, srn.steps, srn.inner_lr, srn.embed_dim, srn.seed)
-    return model, refiner
+    return model, None if refiner is None else install(model, refiner)
 
 
 def batch_tensors(split: Split, kind: str, rows: np.ndarray, device: torch.device):
@@ -106,8 +143,32 @@ def fit(loop: MainLoop, validation: Split, epochs: int, checkpoint: Path) -> tup
                    f"validation rel {val_rel:.1f}% norel {val_norel:.1f}%")
         if (val_rel + val_norel) / 2 > best:
             best_epoch, best = epoch, (val_rel + val_norel) / 2
-            temporary = checkpoint.with_name(f".{checkpoint.name}.{os.getpid()}.tmp")
-            torch.save(loop.model.state_dict(), temporary)
-            os.replace(temporary, checkpoint)
+            with replaced_atomically(checkpoint) as temporary:
+                torch.save(loop.model.state_dict(), temporary)
     loop.model.load_state_dict(torch.load(checkpoint, map_location=loop.device))
     return history, best_epoch
+
+
+def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings: Any,
+                       refiner: RefinerSettings | None, checkpoint: Path, device: torch.device) -> dict:
+    """One run (called after seeding): train the RN (with the SRN of ``refiner``, if any)
+    on ``data`` as ``settings`` (the runner's Settings) say, keep its best validation epoch
+    at ``checkpoint``, and evaluate it: test accuracy per question type with the upstream's
+    output dropout and without, robustness without it, and for the SRN the same model with
+    0 inner steps. Returns the run's metrics."""
+    batch_size = settings.batch_size
+    model, srn = build_model(model_module, batch_size, settings.lr, device, refiner)
+    history, best_epoch = fit(MainLoop(model, data.train, batch_size, device), data.validation, settings.epochs,
+                              checkpoint)
+    metrics = {"best_epoch": best_epoch, "history": history, "checkpoint": checkpoint.name}
+    metrics.update(accuracies(model, data.test, batch_size, device))
+    with relational_networks.output_dropout_off(model):
+        no_dropout = accuracies(model, data.test, batch_size, device)
+        metrics.update({f"{key}_no_dropout": value for key, value in no_dropout.items()})
+        metrics.update(robustness.timed_evaluation(model, data.generator, data.robustness_sets, settings.rotations,
+                                                   batch_size, device))
+    if srn is not None:
+        with inner_steps(srn, 0):
+            zero_steps = accuracies(model, data.test, batch_size, device)
+        metrics.update({f"{key}_zero_steps": value for key, value in zero_steps.items()})
+    return metrics

@@ -1,44 +1,41 @@
 """Training and evaluation of a CircleAutoencoder (section 2.2): squared error summed over
-pixels, Adam; test reconstruction error and the decomposition metric per circle count."""
+pixels, Adam; test reconstruction error and the decomposition metric per circle count.
+Batches go to the model's device."""
+from typing import Callable
+
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from runners.circles_dataset import MAX_CIRCLES, Circles
+from runners.circles_data import MAX_CIRCLES, Circles
 from runners.circles_metric import decomposed, rates_by_count
 from runners.circles_models import CircleAutoencoder
 
 
-def steps_at_epoch(schedule: dict[int, int], epoch: int) -> int:
-    """The SRN's inner steps at ``epoch`` (0-based): ``schedule`` maps the first epoch of
-    each phase to its steps, e.g. {0: 10, 20: 20} (the official code: 10 steps, 20 from the
-    21st epoch on)."""
-    return schedule[max(start for start in schedule if start <= epoch)]
-
-
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [B, 3, 64, 64] in {0, 1} -> float [B, 3, 64, 64]."""
-    return images.to(torch.float32)
+def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 [B, 3, 64, 64] in {0, 1} -> float [B, 3, 64, 64] on ``device``."""
+    return images.to(device=device, dtype=torch.float32)
 
 
 def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_size: int, lr: float,
-          generator: torch.Generator, inner_steps: dict[int, int] | None = None) -> list[float]:
-    """Train on images uint8 [N, 3, 64, 64] for ``epochs`` epochs of shuffled batches (the
-    last, incomplete batch dropped; ``generator`` shuffles). The loss is the squared error
-    summed over pixels and the batch. ``inner_steps`` is the SRN's schedule (see
-    steps_at_epoch). Returns the mean loss per image of each epoch."""
+          generator: torch.Generator, inner_steps: Callable[[int], int] | None = None) -> list[float]:
+    """Train on images uint8 [N, 3, 64, 64] (on the CPU) for ``epochs`` epochs of shuffled
+    batches (the last, incomplete batch dropped; ``generator`` shuffles). The loss is the
+    squared error summed over pixels and the batch. ``inner_steps``: epoch (0-based) -> the
+    refiner's inner steps in it (None: the refiner's own throughout); the model keeps those
+    of the last epoch. Returns the mean loss per image of each epoch."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = len(images) // batch_size
     history = []
     with tqdm(total=epochs * batches, desc="train", unit="batch", leave=False) as bar:
         for epoch in range(epochs):
             model.train()
-            if model.refiner is not None:
-                model.refiner.steps = steps_at_epoch(inner_steps, epoch)
+            if model.refiner is not None and inner_steps is not None:
+                model.refiner.steps = inner_steps(epoch)
             order = torch.randperm(len(images), generator=generator)
             total = 0.0
             for b in range(batches):
-                batch = to_float(images[order[b * batch_size:(b + 1) * batch_size]])
+                batch = to_float(images[order[b * batch_size:(b + 1) * batch_size]], model.device)
                 reconstruction, _, _ = model(batch)
                 loss = (reconstruction - batch).pow(2).sum()
                 optimizer.zero_grad()
@@ -61,10 +58,10 @@ def evaluate(model: CircleAutoencoder, data: Circles, batch_size: int) -> dict:
     counts = torch.from_numpy(data.counts.astype(np.int64))
     errors, success = [], []
     for start in range(0, len(images), batch_size):
-        batch = to_float(images[start:start + batch_size])
+        batch = to_float(images[start:start + batch_size], model.device)
         reconstruction, parts, _ = model(batch)
-        errors.append((reconstruction - batch).pow(2).flatten(start_dim=1).sum(dim=1))
-        success.append(decomposed(parts, counts[start:start + batch_size]))
+        errors.append((reconstruction - batch).pow(2).flatten(start_dim=1).sum(dim=1).cpu())
+        success.append(decomposed(parts, counts[start:start + batch_size].to(model.device)).cpu())
     success = torch.cat(success).numpy()
     metrics = {"reconstruction_error": float(torch.cat(errors).mean()), "decomposed_all": float(success.mean())}
     for n, rate in rates_by_count(success, data.counts, MAX_CIRCLES).items():

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from patches import relational_networks
-from runners.sortofclevr import robustness
-from runners.sortofclevr.robustness import PAPER_ROTATIONS, furthest_answer, is_easy, rotated
-from runners.sortofclevr.scenes import SortOfClevr
+from runners import sort_of_clevr_robustness as robustness
+from runners.sort_of_clevr_robustness import PAPER_ROTATIONS, furthest_answer, is_easy, rotated
+from runners.sort_of_clevr_scenes import SortOfClevr
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation, label
 
-from runners import circles_dataset as dataset
-from runners.circles_dataset import IMAGE_SIZE, MAX_CIRCLES, MAX_RADIUS, DataError, disc, render
+from runners import circles_data as dataset
+from runners.circles_data import IMAGE_SIZE, MAX_CIRCLES, MAX_RADIUS, DataError, disc, render
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,21 @@ def test_cache_is_written_then_reused(tmp_path, monkeypatch):
     second = dataset.load_or_generate(tmp_path, seed=1, split="test", size=20)
     for name in ("images", "circles", "counts"):
         np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+
+
+def test_a_failed_cache_write_keeps_the_old_cache_and_leaves_no_temporary(tmp_path, monkeypatch):
+    dataset.load_or_generate(tmp_path, seed=1, split="test", size=20)
+    path = dataset.cache_path(tmp_path, 1, "test", 20)
+    before = path.read_bytes()
+
+    def fail(handle, **arrays):
+        handle.write(b"half a dataset")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dataset.np, "savez", fail)
+    with pytest.raises(DataError, match="cannot write the dataset cache .*No space left on device; pass another --data-dir"):
+        dataset.save(dataset.generate(seed=1, split="test", size=20), path, 1, "test")
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped byte", "edited pixel", "another dataset"])

@@ -1,0 +1,39 @@
+"""The one device rule of every runner: ``--device auto|cpu|cuda|cuda:N``."""
+import sys
+
+import torch
+
+from runners.common.cli import UsageError
+
+CHOICES = "auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(text: str, cuda_count: int | None = None) -> torch.device:
+    """auto -> cuda when a GPU is visible, else cpu (and says which on stderr); cpu;
+    cuda / cuda:N -> that GPU, UsageError when there is none. ``cuda_count``: visible GPUs
+    (default: torch's count)."""
+    if cuda_count is None:
+        cuda_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if text == "auto":
+        device = torch.device("cuda" if cuda_count else "cpu")
+        print(f"device auto -> {device.type} ({cuda_count} GPU(s) visible)", file=sys.stderr)
+        return device
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UsageError(f"--device {text}: expected {CHOICES}") from None
+    if device.type not in ("cpu", "cuda") or (device.type == "cpu" and device.index is not None):
+        raise UsageError(f"--device {text}: expected {CHOICES}")
+    if device.type == "cuda":
+        index = device.index or 0
+        if index >= cuda_count:
+            raise UsageError(f"--device {text}: {'no CUDA device is' if not cuda_count else f'only {cuda_count} CUDA device(s) are'} "
+                             "available here; use --device cpu")
+    return device
+
+
+def use_device(device: torch.device) -> None:
+    """Make ``device`` torch's current CUDA device, so that code which says only "cuda"
+    (the upstreams' scripts) runs on it."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device.index or 0)

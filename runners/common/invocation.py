@@ -1,0 +1,104 @@
+"""What every runner resolves first, the same way: device, preset, presets file, seeds,
+threads and the refiner arms (``resolve``); and ``--dry-run`` (``print_plan``)."""
+import argparse
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from adapters.contract import RefinerSettings
+from runners.common.cli import REFINER_KINDS, UsageError
+from runners.common.device import resolve_device
+from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
+from runners.common.results import ResultStore
+from runners.common.settings import frozen, with_overrides
+
+BASELINE = "baseline"
+LABELS = {BASELINE: "baseline", "srn": "SRN", "grn": "GRN"}  # display labels of the arm names
+REFINER_FLAGS = ("steps", "inner_lr", "momentum", "backprop", "hidden")
+NULLABLE = {field.name for field in fields(RefinerSettings) if field.default is None}  # None is a value there
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """runner: its name; preset: smoke or paper; config_path: the presets file; config:
+    the preset's settings besides seeds, threads and refiner (the runner's own, which it
+    turns into its settings object); refiners: the RefinerSettings of each refiner arm
+    asked for, by kind (seed unset: each run sets its own)."""
+
+    runner: str
+    preset: str
+    config_path: Path
+    config: dict
+    device: torch.device
+    seeds: range
+    threads: int | None
+    refiners: dict[str, RefinerSettings]
+
+    @property
+    def arm_names(self) -> list[str]:
+        """The baseline, then the refiner arms: "baseline", "srn", "grn"."""
+        return [BASELINE, *self.refiners]
+
+
+def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None = None,
+            refiner_defaults: Callable[[dict], Mapping[str, Any]] | None = None) -> Invocation:
+    """The invocation of ``args`` (parsed with ``cli.add_common_arguments``). ``kinds``: the
+    refiner kinds to set up (default: those asked for with --srn / --grn);
+    ``refiner_defaults(config)``: values for the refiner settings that the preset leaves
+    null and no flag sets (called only then; config: the preset's settings)."""
+    device = resolve_device(args.device)
+    preset = resolve_preset(args.preset, device.type == "cuda")
+    path = args.config or CONFIG_DIR / f"{runner}.yaml"
+    config = load_preset(path, preset)
+    offered = config.pop("refiner", {}) or {}
+    preset_seeds, preset_threads = config.pop("seeds", None), config.pop("threads", None)
+    seeds, threads = args.seeds or preset_seeds, args.threads or preset_threads
+    if not seeds:
+        raise UsageError(f"{path} preset {preset!r} lacks seeds")
+    flags = {name: getattr(args, name) for name in REFINER_FLAGS}
+    asked = [kind for kind in REFINER_KINDS if getattr(args, kind)] if kinds is None else list(kinds)
+    if not asked and any(value is not None for value in flags.values()):
+        given = ", ".join(f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None)
+        raise UsageError(f"{given} set the refiner arms: add {' or '.join(f'--{k}' for k in offered) or 'a refiner arm'}")
+    refiners = {}
+    for kind in asked:
+        if kind not in offered:
+            raise UsageError(f"--{kind}: runners/{runner}.py has no {kind} arm "
+                             f"({path} offers: {', '.join(offered) or 'none'})")
+        values = with_overrides(offered[kind], flags)
+        unset = [key for key, value in values.items() if value is None and key not in NULLABLE]
+        if refiner_defaults is not None and unset:
+            defaults = refiner_defaults(config)
+            values.update({key: defaults.get(key) for key in unset})
+        refiners[kind] = frozen(RefinerSettings, {"kind": kind, **values}, f"{path} refiner.{kind} (with the flags)")
+    return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners)
+
+
+def refiner_identity(settings: RefinerSettings) -> dict:
+    """The refiner's settings that identify an arm's runs (all but the per-run seed)."""
+    return {key: value for key, value in asdict(settings).items() if key != "seed"}
+
+
+def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, dict], settings: Any = None) -> None:
+    """``--dry-run``: one JSON document on stdout with everything that reaches a run — the
+    invocation, the runner's settings, each arm's settings (refiners included) — and the
+    (arm, seed) runs, each marked done when results.json has it."""
+    runs = [{"arm": name, "seed": seed, "done": store.get(name, arm, seed) is not None}
+            for seed in invocation.seeds for name, arm in arms.items()]
+    plan = {
+        "runner": invocation.runner,
+        "preset": invocation.preset,
+        "config": str(invocation.config_path),
+        "device": str(invocation.device),
+        "threads": invocation.threads,
+        "seeds": list(invocation.seeds),
+        "results": str(store.path),
+        "settings": asdict(settings) if settings is not None and hasattr(settings, "__dataclass_fields__") else settings,
+        "arms": arms,
+        "runs": runs,
+        "to_run": sum(not run["done"] for run in runs),
+    }
+    print(json.dumps(plan, indent=1, default=str))

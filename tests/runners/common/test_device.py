@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from runners.common.cli import UsageError
+from runners.common.device import resolve_device
+
+
+def test_auto_takes_a_gpu_when_there_is_one_and_says_which(capsys):
+    assert resolve_device("auto", cuda_count=0) == torch.device("cpu")
+    assert "device auto -> cpu (0 GPU(s) visible)" in capsys.readouterr().err
+    assert resolve_device("auto", cuda_count=2) == torch.device("cuda")
+
+
+@pytest.mark.parametrize("text,count,expected", [
+    ("cpu", 0, torch.device("cpu")), ("cuda", 1, torch.device("cuda")), ("cuda:1", 2, torch.device("cuda:1")),
+])
+def test_explicit_devices(text, count, expected):
+    assert resolve_device(text, cuda_count=count) == expected
+
+
+@pytest.mark.parametrize("text,count,message", [
+    ("cuda", 0, "--device cuda: no CUDA device is available here; use --device cpu"),
+    ("cuda:2", 2, "--device cuda:2: only 2 CUDA device(s) are available here"),
+    ("tpu", 1, "--device tpu: expected auto, cpu, cuda or cuda:N"),
+    ("cpu:1", 0, "--device cpu:1: expected auto, cpu, cuda or cuda:N"),
+])
+def test_unavailable_or_unknown_devices_are_usage_errors(text, count, message):
+    with pytest.raises(UsageError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_device(text, cuda_count=count)

@@ -1,0 +1,86 @@
+import json
+
+import pytest
+import torch
+
+from adapters.contract import RefinerSettings
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments
+from runners.common.invocation import print_plan, refiner_identity, resolve
+from runners.common.results import ResultStore
+
+PRESETS = """
+common: {lr: 0.1, refiner: {srn: {steps: 5, inner_lr: null, hidden: 64}, grn: {steps: 10, inner_lr: 0.01}}}
+smoke: {seeds: 2, threads: 1, epochs: 1}
+paper: {seeds: 5, epochs: 50, refiner: {srn: {hidden: 512}}}
+"""
+
+
+def invocation(tmp_path, *argv, **options):
+    path = tmp_path / "toy.yaml"
+    path.write_text(PRESETS)
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    return resolve("toy", parser.parse_args(["--config", str(path), "--device", "cpu", *argv]), **options)
+
+
+def test_the_preset_less_seeds_threads_and_refiner_is_the_runners_config(tmp_path):
+    smoke = invocation(tmp_path, "--preset", "smoke")
+    assert (smoke.preset, smoke.config, smoke.seeds, smoke.threads) == ("smoke", {"lr": 0.1, "epochs": 1}, range(2), 1)
+    assert smoke.device == torch.device("cpu") and smoke.refiners == {} and smoke.arm_names == ["baseline"]
+    assert invocation(tmp_path, "--preset", "smoke", "--seeds", "3", "--threads", "2").seeds == range(3)
+
+
+def test_refiner_arms_from_the_preset_and_the_flags(tmp_path):
+    both = invocation(tmp_path, "--preset", "paper", "--srn", "--grn", "--steps", "3", "--inner-lr", "0.5",
+                      "--momentum", "0.5")
+    assert both.arm_names == ["baseline", "srn", "grn"]
+    assert both.refiners["srn"] == RefinerSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
+    assert both.refiners["grn"] == RefinerSettings("grn", 3, 0.5, momentum=0.5)
+    assert refiner_identity(both.refiners["srn"]) == {"kind": "srn", "steps": 3, "inner_lr": 0.5, "momentum": 0.5,
+                                                      "backprop": "unroll", "hidden": 512, "embedding": None,
+                                                      "pieces": 20}
+
+
+def test_null_refiner_settings_come_from_the_runners_defaults_only_when_needed(tmp_path):
+    asked = []
+
+    def defaults(config):
+        asked.append(config)
+        return {"inner_lr": 0.25}
+
+    assert invocation(tmp_path, "--preset", "smoke", "--srn", refiner_defaults=defaults).refiners["srn"].inner_lr == 0.25
+    assert asked == [{"lr": 0.1, "epochs": 1}]
+    assert invocation(tmp_path, "--preset", "smoke", "--srn", "--inner-lr", "0.3",
+                      refiner_defaults=defaults).refiners["srn"].inner_lr == 0.3
+    assert len(asked) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "3"], "--steps set the refiner arms: add --srn or --grn"),
+    (["--srn"], "refiner.srn (with the flags): inner_lr must be a finite number > 0, got None"),
+])
+def test_bad_refiner_requests_are_usage_errors(tmp_path, argv, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        invocation(tmp_path, "--preset", "smoke", *argv)
+
+
+def test_a_kind_the_presets_do_not_offer_is_a_usage_error(tmp_path):
+    (tmp_path / "one.yaml").write_text("smoke: {seeds: 1, refiner: {srn: {steps: 1, inner_lr: 0.1}}}\n")
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    args = parser.parse_args(["--config", str(tmp_path / "one.yaml"), "--preset", "smoke", "--grn", "--device", "cpu"])
+    with pytest.raises(UsageError, match="--grn: runners/toy.py has no grn arm .*offers: srn"):
+        resolve("toy", args)
+
+
+def test_plan_is_one_json_document_marking_finished_runs(tmp_path, capsys):
+    plan_of = invocation(tmp_path, "--preset", "smoke", "--grn")
+    arms = {"baseline": {"lr": 0.1}, "grn": {"lr": 0.1, "refiner": refiner_identity(plan_of.refiners["grn"])}}
+    store = ResultStore(tmp_path / "results")
+    store.put("grn", arms["grn"], 1, {"accuracy": 0.5}, 1.0)
+    print_plan(plan_of, ResultStore(tmp_path / "results", create=False), arms, {"epochs": 1})
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["arms"] == arms and plan["settings"] == {"epochs": 1} and plan["device"] == "cpu"
+    assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
+        ("baseline", 0, False), ("grn", 0, False), ("baseline", 1, False), ("grn", 1, True)]
+    assert plan["to_run"] == 3

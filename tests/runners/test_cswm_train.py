@@ -1,0 +1,38 @@
+"""runners/cswm_train.py: one run through the upstream's train.py and eval.py, with the SRN
+installed at construction; its checkpoint loads back in eval.py."""
+import numpy as np
+import torch
+
+from adapters.contract import RefinerSettings
+from adapters.cswm import SRNObjectEncoder
+from patches import vendor
+from runners import cswm_data, cswm_train
+
+
+def test_device_flags_say_only_what_the_upstream_would_not_choose():
+    assert cswm_train.device_argv(torch.device("cpu")) == (["--no-cuda"] if torch.cuda.is_available() else [])
+    assert cswm_train.device_argv(torch.device("cuda")) == []
+
+
+def test_srn_checkpoint_round_trip_and_eval_under_no_grad(cswm_upstream, cswm_data_dir, tmp_path):
+    train_set = cswm_data.dataset_path(cswm_data_dir, "space", "train", 4)
+    eval_set = cswm_data.dataset_path(cswm_data_dir, "space", "eval", 100)
+    settings = cswm_train.TrainSettings(num_objects=2, epochs=1, batch_size=20, learning_rate=1e-3,
+                                           encoder="medium", embedding_dim=4, action_dim=6, hidden_dim=32,
+                                           copy_action=True)
+    srn = RefinerSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)
+    trained = cswm_train.train(cswm_upstream, train_set, tmp_path / "srn", settings, seed=0, refiner=srn)
+    evaluated = cswm_train.evaluate(cswm_upstream, eval_set, tmp_path / "srn", steps=1, refiner=srn)
+    encoder = evaluated["model"].obj_encoder
+    assert isinstance(encoder, SRNObjectEncoder) and encoder.refiner.steps == 2
+    saved = torch.load(tmp_path / "srn/model.pt")
+    assert all(torch.equal(value, saved[key]) for key, value in evaluated["model"].state_dict().items())
+    states = evaluated["next_state_flat"]
+    assert not states.requires_grad and torch.isfinite(states).all()
+    episodes = vendor.import_modules(cswm_upstream, ["utils"]).utils.load_list_dict_h5py(str(eval_set))  # eval.py's order
+    next_obs = torch.from_numpy(np.stack([episode["next_obs"][0] for episode in episodes])).float()
+    model = trained["model"].eval()
+    with torch.no_grad():
+        masks = model.obj_extractor(next_obs)
+        assert torch.equal(model.obj_encoder(masks).flatten(1), states)
+        assert not torch.equal(model.obj_encoder.initial(masks).flatten(1), states)
