@@ -20,6 +20,7 @@ from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
 
 KINDS = ("srn", "grn")
 BACKPROPS = ("unroll", "last")
+MAX_STEPS = 1000  # each inner step is a double backward pass per batch: more would not finish
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ class RefinerSettings:
         problems = []
         if self.kind not in KINDS:
             problems.append(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if not isinstance(self.steps, int) or self.steps < 0:
-            problems.append(f"steps must be an integer >= 0, got {self.steps!r}")
+        if not isinstance(self.steps, int) or not 0 <= self.steps <= MAX_STEPS:
+            problems.append(f"steps must be an integer in 0..{MAX_STEPS}, got {self.steps!r}")
         if not isinstance(self.inner_lr, (int, float)) or not (self.inner_lr > 0 and math.isfinite(self.inner_lr)):
             problems.append(f"inner_lr must be a finite number > 0, got {self.inner_lr!r}")
         if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:

@@ -22,10 +22,17 @@ ale-py 0.12, Pillow 10+, PyTorch 2.x and numpy 2.
   a script does, and the previous handlers and level are restored after it
   (``patches.root_logger``).
 
+* Frames as uint8 (``patches.cswm_frames``): data_gen/env.py writes uint8 frames and
+  compacts its replay buffer as it goes; train.py and eval.py read them as the float32
+  values they compute from float64 frames. ``uint8_frames=False`` keeps the upstream's
+  float64 frames (to compare the two).
+
 A replacement for the upstream's ``modules`` (the SRN adapter's) can be passed through
-``modules``; the upstream files are never edited.
+``modules``; ``output`` receives what the script prints or logs to the console. The
+upstream files are never edited.
 """
 import contextlib
+import io
 from types import ModuleType
 from typing import Iterator, Sequence
 
@@ -34,6 +41,7 @@ import torch
 import torch.utils.data
 
 from patches import vendor
+from patches.cswm_frames import uint8_utils
 from patches.gym_shim import gym_modules
 from patches.root_logger import fresh_root_logger
 
@@ -83,11 +91,22 @@ def run_script(
     script: str,
     argv: Sequence[str],
     modules: ModuleType | None = None,
+    output: io.TextIOBase | None = None,
+    uint8_frames: bool = True,
 ) -> dict:
     """Run the upstream ``script`` with ``argv`` under every patch, from the current
-    directory; ``modules`` replaces the upstream's ``modules``. Returns the script's globals."""
+    directory; ``modules`` replaces the upstream's ``modules``; what it prints or logs to
+    the console goes to ``output`` (default: stdout and stderr). Returns the script's globals."""
     shims = gym_modules()
+    if uint8_frames:
+        shims["utils"] = uint8_utils(upstream)
     if modules is not None:
         shims["modules"] = modules
-    with pillow_antialias(), upstream_dataloader(), fresh_root_logger():
+    with contextlib.ExitStack() as stack:
+        if output is not None:
+            stack.enter_context(contextlib.redirect_stdout(output))
+            stack.enter_context(contextlib.redirect_stderr(output))
+        stack.enter_context(pillow_antialias())
+        stack.enter_context(upstream_dataloader())
+        stack.enter_context(fresh_root_logger())
         return vendor.run_script(upstream, script, argv, shims)

@@ -92,6 +92,9 @@ class Settings:
         for name in ("epochs", "set_size") + (("train_rows",) if self.train_rows is not None else ()):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if self.train_rows is not None and self.train_rows > clutrr_data.TRAIN_STORIES:
+            raise ValueError(f"train_rows (--train-rows) must be in 1..{clutrr_data.TRAIN_STORIES} "
+                             f"(the stories of {clutrr_data.TRAIN_FILE}), got {self.train_rows}")
 
 
 def arm_runs(settings: Settings, refiners: dict[str, RefinerSettings], padding_ablation: bool) -> dict[str, RunSettings]:

@@ -34,6 +34,7 @@ from runners.cswm_train import PREDICTION_STEPS, TrainSettings, train_and_evalua
 
 RUNNER = "cswm"
 GAME_NAMES = {"pong": "Pong", "space": "Space Invaders"}
+MAX_K = 20  # the transition model's K * (K - 1) edges: K = 1000 asks for 65 GB at batch 32
 RANKING_METRICS = [
     Metric(f"{key}_{steps}", f"{steps} step{'s' if steps > 1 else ''} {label}", scale=100, digits=1)
     for steps in PREDICTION_STEPS
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env", choices=sorted(GAME_NAMES), required=True, help="pong or space (Space Invaders)")
     parser.add_argument("--k", type=positive_int, required=True, help="number of object slots K")
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="stream train.py's and eval.py's output to the console (it is always in each run's "
+                             "log.txt and eval.txt)")
     add_common_arguments(parser, RUNNER)
     return parser.parse_args(argv)
 
@@ -72,6 +76,8 @@ class Settings:
     tuned_inner_lr: dict
 
     def __post_init__(self):
+        if not 1 <= self.k <= MAX_K:
+            raise ValueError(f"K (--k) must be in 1..{MAX_K}, got {self.k}")
         if self.eval_episodes < cswm_data.MIN_EVAL_EPISODES:
             raise ValueError(f"the evaluation set needs at least {cswm_data.MIN_EVAL_EPISODES} episodes "
                              f"(eval.py drops partial batches of 100), got {self.eval_episodes}")
@@ -151,16 +157,36 @@ def main(argv: list[str] | None = None) -> None:
             refiner = invocation.refiners.get(name)
             return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, settings.train, seed,
                                       None if refiner is None else dataclasses.replace(refiner, seed=seed),
-                                      invocation.device)
+                                      invocation.device, echo=args.verbose)
         return Arm(arms[name], run)
+
+    print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"
+          f"log.txt and eval.txt" + ("" if args.verbose else " (--verbose shows it here)"))
 
     runs = run_arms(store, {name: arm(name) for name in arms}, invocation.seeds, invocation.threads)
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    report = f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes)}\n"
+    report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes)}\n\n"
+              f"{what_this_is(settings, invocation)}\n")
     print(f"\n{report}")
     store.write_markdown(report)
-    plot_ranking(labelled, store.directory / "results.png", describe(settings, invocation))
+    samples = max(run["samples"] for arm_runs in runs.values() for run in arm_runs)
+    plot_ranking(labelled, store.directory / "results.png", plot_title(settings, invocation), chance_levels(samples))
     print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'} and {store.path}")
+
+
+def what_this_is(settings: Settings, invocation: Invocation) -> str:
+    """What the report is and is not."""
+    if invocation.preset == "paper":
+        return ("Preset paper: appendix E's settings (the paper's Table 3 reports 10 trials: compare with --seeds 10).")
+    return (f"Preset {invocation.preset}: {settings.epochs} epochs at batch {settings.batch_size} instead of the paper's "
+            "500 epochs at batch 1024. This shows that the whole path runs (data, training, ranking, both arms); "
+            "a difference between the arms at this scale is not a result. The paper's numbers are those of "
+            "Table 3 (NeurIPS version, 10 trials) and appendix E (5 trials); run --preset paper on a GPU to compare.")
+
+
+def plot_title(settings: Settings, invocation: Invocation) -> str:
+    return (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.k}: {invocation.preset} preset, "
+            f"{settings.epochs} epochs, {settings.train_episodes} training episodes")
 
 
 def tables(runs: dict[str, list[dict]], eval_episodes: int) -> str:

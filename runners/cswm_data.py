@@ -5,11 +5,10 @@ The upstream README's protocol: a random agent, ``warmstart`` burn-in steps, the
 transitions per episode; each frame is cropped (rows 35:190 for Pong, 30:200 for Space
 Invaders), resized to 50x50, scaled to [0, 1] and stacked with the previous frame
 (6x50x50, current frame first). Training sets use seed 1, evaluation sets seed 2.
-Frames are float64, as upstream stores them: about 2.4 GB per 1000 episodes.
+Frames are stored as uint8 (patches.cswm_frames: 0.3 GB per 1000 episodes, an eighth of
+the upstream's float64, and the same float32 values in training); a float64 file made by
+an earlier version is converted once, in place of the old one.
 """
-import contextlib
-import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from patches import cswm, vendor
+from patches.cswm_frames import FRAME_KEYS, CompactingOutput, as_uint8
 from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
 from runners.common.results import writable_folder
@@ -49,10 +49,13 @@ def dataset_path(data_dir: Path, env: str, split: str, episodes: int) -> Path:
 
 
 def ensure_dataset(upstream: vendor.Upstream, data_dir: Path, env: str, split: str, episodes: int) -> Path:
-    """The checked dataset file, generated first if it is not there yet."""
+    """The checked dataset file, generated first if it is not there yet (or converted
+    once to uint8 frames if an earlier version stored them as float64)."""
     path = dataset_path(data_dir, env, split, episodes)
     if not path.exists():
         generate(upstream, path, env, split, episodes)
+    elif stored_as_float64(path):
+        convert_to_uint8(path, episodes)
     check_dataset(path, episodes)
     return path
 
@@ -64,22 +67,37 @@ def generate(upstream: vendor.Upstream, path: Path, env: str, split: str, episod
         argv = ["--env_id", GAMES[env].env_id, "--fname", str(temporary), "--num_episodes", str(episodes),
                 "--atari", "--seed", str(SEEDS[split])]
         with tqdm(total=episodes, desc=f"generating {path.name}", unit="episode") as bar:
-            with contextlib.redirect_stdout(_EpisodeCounter(bar)):
-                cswm.run_script(upstream, "data_gen/env.py", argv)
+            progress = CompactingOutput(lambda finished: bar.update(finished - bar.n))
+            cswm.run_script(upstream, "data_gen/env.py", argv, output=progress)
             bar.update(episodes - bar.n)
         check_dataset(temporary, episodes)
 
 
-class _EpisodeCounter(io.TextIOBase):
-    """Turns data_gen/env.py's "iter N" lines (every 10th episode) into progress."""
+def stored_as_float64(path: Path) -> bool:
+    """Whether the frames of the dataset file are float64 (as the upstream and earlier
+    versions of this project store them)."""
+    try:
+        with h5py.File(path, "r") as file:
+            return len(file) > 0 and file["0"]["obs"].dtype == np.float64
+    except (OSError, KeyError):
+        return False  # check_dataset says what is wrong
 
-    def __init__(self, bar: tqdm):
-        self.bar = bar
 
-    def write(self, text: str) -> int:
-        for number in re.findall(r"iter (\d+)", text):
-            self.bar.update(int(number) + 1 - self.bar.n)
-        return len(text)
+def convert_to_uint8(path: Path, episodes: int) -> None:
+    """Replace a float64 dataset by the same frames as uint8 (checked to be exactly
+    k / 255), episode by episode, atomically."""
+    print(f"{path.name}: frames stored as float64 by an earlier version; converting them to uint8 once")
+    with replaced_atomically(path) as temporary:
+        with h5py.File(path, "r") as source, h5py.File(temporary, "w") as target:
+            for name in tqdm(map(str, range(len(source))), total=len(source), desc="converting", unit="episode"):
+                group = target.create_group(name)
+                for key, values in source[name].items():
+                    try:
+                        group.create_dataset(key, data=as_uint8(values[:]) if key in FRAME_KEYS else values[:])
+                    except ValueError as error:
+                        raise UsageError(f"{path} episode {name}: {error}; not a C-SWM dataset: "
+                                         "delete it to generate it again") from None
+        check_dataset(temporary, episodes)
 
 
 def check_dataset(path: Path, episodes: int) -> None:
@@ -107,9 +125,9 @@ def _episode_problem(episode: h5py.Group) -> str | None:
         return f"frames of shape {episode['obs'].shape} and {episode['next_obs'].shape}, expected {frames}"
     if episode["action"].shape != (TRANSITIONS_PER_EPISODE,):
         return f"actions of shape {episode['action'].shape}"
+    if episode["obs"].dtype != np.uint8 or episode["next_obs"].dtype != np.uint8:
+        return f"frames of type {episode['obs'].dtype} and {episode['next_obs'].dtype}, expected uint8"
     obs, next_obs, action = episode["obs"][:], episode["next_obs"][:], episode["action"][:]
-    if not (np.isfinite(obs).all() and obs.min() >= 0 and obs.max() <= 1 and next_obs.min() >= 0 and next_obs.max() <= 1):
-        return "pixel values outside [0, 1]"
     if not ((action >= 0) & (action < NUM_ACTIONS)).all():
         return f"actions outside 0..{NUM_ACTIONS - 1}"
     if not (np.array_equal(next_obs[:, 3:], obs[:, :3]) and np.array_equal(obs[1:], next_obs[:-1])):

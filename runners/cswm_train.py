@@ -1,10 +1,16 @@
 """One C-SWM run through the pinned upstream scripts: train.py, then eval.py at 1, 5 and
 10 prediction steps, with or without the SRN (adapters.cswm), under patches.cswm, on the
 run's device (train.py and eval.py take CUDA whenever it is available: they get --no-cuda
-when the run asks for the CPU, and a GPU other than the first is made torch's current one)."""
-import contextlib
+when the run asks for the CPU, and a GPU other than the first is made torch's current one).
+
+What the scripts print stays off the console: train.py logs every line to ``log.txt`` in
+the run's checkpoint folder, eval.py's output is appended to ``eval.txt`` beside it; the
+console shows a bar over the epochs and one over the evaluations (``echo`` streams the
+scripts' output there as well)."""
 import io
 import math
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,26 +53,46 @@ def device_argv(device: torch.device) -> list[str]:
     return ["--no-cuda"] if device.type == "cpu" and torch.cuda.is_available() else []
 
 
+class ScriptOutput(io.TextIOBase):
+    """An upstream script's console output: appended to ``log`` (if given), shown on ``echo``
+    (if given), and each train.py "====> Epoch: N" line advances ``bar`` to N."""
+
+    def __init__(self, log: io.TextIOBase | None = None, echo: io.TextIOBase | None = None, bar: tqdm | None = None):
+        self.log, self.echo, self.bar = log, echo, bar
+
+    def write(self, text: str) -> int:
+        for stream in (self.log, self.echo):
+            if stream is not None:
+                stream.write(text)
+        for epoch in re.findall(r"====> Epoch: (\d+)", text):
+            if self.bar is not None:
+                self.bar.update(int(epoch) - self.bar.n)
+        return len(text)
+
+
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
-          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu")) -> dict:
+          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
     """Run train.py (seed ``seed``) on ``dataset``; it writes model.pt, metadata.pkl and
     log.txt into the folder ``checkpoint``. Returns train.py's globals."""
     argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
             "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
     use_device(device)
-    return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, refiner))
+    with tqdm(total=settings.epochs, desc="epochs", unit="epoch", leave=False) as bar:
+        output = ScriptOutput(echo=sys.stderr if echo else None, bar=bar)
+        return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, refiner), output=output)
 
 
 def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: RefinerSettings | None,
-             device: torch.device = torch.device("cpu")) -> dict:
-    """Run eval.py on the checkpoint folder with ``--num-steps steps``. Returns its globals
-    (``hits_at``, ``rr_sum``, ``num_samples``, ``next_state_flat`` [N, K * D], ...); what it
-    prints is read from them instead."""
+             device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
+    """Run eval.py on the checkpoint folder with ``--num-steps steps`` (its output appended
+    to ``eval.txt`` there). Returns its globals (``hits_at``, ``rr_sum``, ``num_samples``,
+    ``next_state_flat`` [N, K * D], ...), from which its numbers are read."""
     argv = ["--dataset", str(dataset), "--save-folder", str(checkpoint), "--num-steps", str(steps),
             *device_argv(device)]
     use_device(device)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, refiner))
+    with open(checkpoint / "eval.txt", "a") as log:
+        output = ScriptOutput(log=log, echo=sys.stderr if echo else None)
+        return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, refiner), output=output)
 
 
 def _modules(upstream: vendor.Upstream, refiner: RefinerSettings | None):
@@ -78,25 +104,23 @@ def _modules(upstream: vendor.Upstream, refiner: RefinerSettings | None):
 
 def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
                        settings: TrainSettings, seed: int, refiner: RefinerSettings | None,
-                       device: torch.device = torch.device("cpu")) -> dict:
+                       device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
     """Metrics of one seed: ``h1_<n>`` and ``mrr_<n>`` for n in PREDICTION_STEPS,
     ``samples`` (ranked eval samples), ``spread`` (state_spread of the states of the
     1-step evaluation) and ``train_loss`` (train.py's best average epoch loss). The
     scripts' globals (each holds its whole dataset in memory) are dropped as soon as
-    their numbers are read."""
-    trained = train(upstream, train_set, checkpoint, settings, seed, refiner, device)
+    their numbers are read. ``echo``: stream the scripts' output to the console too."""
+    trained = train(upstream, train_set, checkpoint, settings, seed, refiner, device, echo)
     metrics = {"train_loss": float(trained["best_loss"])}
     del trained
-    for steps in PREDICTION_STEPS:
-        evaluated = evaluate(upstream, eval_set, checkpoint, steps, refiner, device)
+    for steps in tqdm(PREDICTION_STEPS, desc="evaluation (prediction steps)", unit="eval", leave=False):
+        evaluated = evaluate(upstream, eval_set, checkpoint, steps, refiner, device, echo)
         samples = metrics["samples"] = evaluated["num_samples"]
         metrics[f"h1_{steps}"] = evaluated["hits_at"][1] / samples
         metrics[f"mrr_{steps}"] = float(evaluated["rr_sum"]) / samples
         if steps == 1:
             metrics["spread"] = state_spread(evaluated["next_state_flat"])
         del evaluated
-        tqdm.write(f"  {steps} step(s), {samples} samples: H@1 {metrics[f'h1_{steps}']:.3f}, "
-                   f"MRR {metrics[f'mrr_{steps}']:.3f}")
     return metrics
 
 

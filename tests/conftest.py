@@ -2,6 +2,9 @@
 import pytest
 import torch
 
+from patches import vendor
+from runners import cswm_data
+
 
 @pytest.fixture(autouse=True)
 def torch_settings_restored():
@@ -12,3 +15,18 @@ def torch_settings_restored():
     yield
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@pytest.fixture(scope="session")
+def cswm_upstream():
+    return vendor.checkout("c-swm")
+
+
+@pytest.fixture(scope="session")
+def cswm_data_dir(cswm_upstream, tmp_path_factory):
+    """Tiny Space Invaders training set (4 episodes) and the smallest eval set (100), made
+    by the upstream's data_gen/env.py."""
+    directory = tmp_path_factory.mktemp("cswm-data")
+    cswm_data.ensure_dataset(cswm_upstream, directory, "space", "train", 4)
+    cswm_data.ensure_dataset(cswm_upstream, directory, "space", "eval", 100)
+    return directory

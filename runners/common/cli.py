@@ -9,6 +9,7 @@ from srn import InnerLossNotFinite
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3  # a refiner's inner loss became NaN or infinite during training
 EXIT_INTERRUPTED = 130
 
 
@@ -23,22 +24,36 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = number(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
@@ -52,7 +67,7 @@ def finite_positive_float(text: str) -> float:
 
 
 def fraction(text: str) -> float:
-    value = float(text)
+    value = number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
@@ -103,8 +118,8 @@ def main_guard(main: Callable[[], None]) -> NoReturn:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except InnerLossNotFinite as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        print(f"error: the refiner diverged: {error}; finished runs are saved", file=sys.stderr)
+        sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

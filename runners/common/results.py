@@ -81,6 +81,11 @@ class ResultStore:
         }
         atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
 
+    def seconds(self, arm: str, settings: dict) -> list[float]:
+        """The wall seconds of every finished run of ``arm`` with ``settings``, any seed."""
+        key = settings_key(settings)
+        return [run["seconds"] for name, run in self.runs.items() if name.startswith(f"{arm}/{key}/")]
+
     def finished(self, arm: str, settings: dict, seeds: range) -> list[dict]:
         """Metrics of the finished runs of ``arm`` with ``settings`` among ``seeds``, in seed order."""
         return [m for m in (self.get(arm, settings, seed) for seed in seeds) if m is not None]

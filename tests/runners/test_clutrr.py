@@ -160,6 +160,8 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
     assert "--epochs" in one_line_error(["--epochs", "0"], capsys)
     assert "no CUDA device" in one_line_error(["--device", "cuda", "--dry-run"], capsys)
     assert "drop --grn" in one_line_error(["--padding-ablation", "--grn", *cpu], capsys)
+    assert "train_rows (--train-rows) must be in 1..15083" in one_line_error(["--train-rows", "99999", *cpu], capsys)
+    assert "expected an integer, got 'abc'" in one_line_error(["--seeds", "abc"], capsys)
     bad = write_presets(tmp_path / "bad.yaml", seeds=1, epochs=1, train_rows=ROWS, padding="sideways")
     line = one_line_error(["--config", str(bad), "--preset", "smoke", "--dry-run", *cpu], capsys)
     assert str(bad) in line and "padding must be one of" in line

@@ -154,6 +154,21 @@ def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_pres
         assert torch.equal(srn_model[key.replace("obj_encoder.", "obj_encoder.initial.")], value)
 
 
+def test_upstream_output_goes_to_each_runs_log_files_not_the_console(experiment, data_dir, tiny_presets, capsys):
+    folder, (baseline_output, _), _ = experiment
+    [checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
+    assert (checkpoint / "log.txt").read_text().count("====> Epoch:") == 2
+    assert (checkpoint / "eval.txt").read_text().count("MRR:") == 3  # one eval.py run per prediction length
+    assert "log.txt and eval.txt" in baseline_output and "Epoch:" not in baseline_output
+    argv = [*TINY_RUN, "--srn", "--steps", "1", "--seeds", "1", "--data-dir", str(data_dir), "--out", str(folder.parent),
+            "--config", str(tiny_presets)]
+    runner.main(argv)
+    quiet = capsys.readouterr()
+    assert "Epoch:" not in quiet.out and "Epoch:" not in quiet.err and "MRR:" not in quiet.err
+    runner.main([*argv, "--inner-lr", "0.01", "--verbose"])
+    assert "====> Epoch: 2" in capsys.readouterr().err
+
+
 def test_vendor_tree_untouched_after_a_run(experiment, upstream):
     assert vendor.changes(upstream) == []
 
@@ -175,11 +190,23 @@ def test_chance_levels():
     (["--env", "pong", "--k", "4", "--srn"], "pass --inner-lr"),
     (["--env", "space", "--k", "3", "--preset", "paper"], "at least 100 episodes"),
     (["--env", "space", "--k", "3", "--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
+    (["--env", "space", "--k", "1000"], "K (--k) must be in 1..20, got 1000"),
+    (["--env", "space", "--k", "3", "--srn", "--steps", "1000000"], "steps must be an integer in 0..1000"),
+    (["--env", "space", "--k", "3", "--seeds", "abc"], "argument --seeds: expected an integer, got 'abc'"),
     (["--env", "space", "--k", "3", "--device", "cuda:7"], "--device cuda:7:"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, capsys):
     code, error = exit_of(capsys, tiny_presets, argv)
     assert code == 2 and message in error
+
+
+def test_a_diverging_refiner_is_one_line_and_exit_3(tiny_presets, data_dir, tmp_path, capsys):
+    code, error = exit_of(capsys, tiny_presets, [*TINY_RUN, "--srn", "--inner-lr", "1e30", "--seeds", "1",
+                                                 "--data-dir", str(data_dir), "--out", str(tmp_path)])
+    assert code == 3 and error.startswith("error: the refiner diverged: inner loss is not finite at step 2 of 2")
+    [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    assert [run["arm"] for run in runs.values()] == ["baseline"]  # the finished baseline run is kept
 
 
 def test_unwritable_out_dir_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, capsys):

@@ -50,8 +50,9 @@ def test_frames_follow_the_protocol(cswm_upstream, tmp_path, env, env_id, crop, 
         observations.append(np.concatenate([current, previous]))
         assert len(actions) == 10
         assert np.array_equal(episode["action"], actions)
-        assert np.array_equal(episode["obs"], np.stack(observations[:-1]))
-        assert np.array_equal(episode["next_obs"], np.stack(observations[1:]))
+        assert episode["obs"].dtype == episode["next_obs"].dtype == np.uint8
+        assert np.array_equal(episode["obs"] / 255, np.stack(observations[:-1]))
+        assert np.array_equal(episode["next_obs"] / 255, np.stack(observations[1:]))
         assert episode["obs"].shape == (10, 6, 50, 50) and np.array_equal(episode["next_obs"][:, 3:], episode["obs"][:, :3])
 
 
@@ -65,6 +66,6 @@ def test_datasets_are_cached_and_checked(cswm_upstream, cswm_data_dir, tmp_path)
     broken = tmp_path / "broken.h5"
     shutil.copy(path, broken)
     with h5py.File(broken, "r+") as file:
-        file["2/next_obs"][4, 3] = 0.5
+        file["2/next_obs"][4, 3] = 255 - file["2/next_obs"][4, 3]
     with pytest.raises(cswm_data.UsageError, match=r"episode 2: frames not stacked.*delete it"):
         cswm_data.check_dataset(broken, 4)

@@ -6,6 +6,7 @@ import torch
 from adapters.contract import RefinerSettings
 from adapters.cswm import SRNObjectEncoder
 from patches import vendor
+from patches.cswm_frames import to_float
 from runners import cswm_data, cswm_train
 
 
@@ -30,7 +31,7 @@ def test_srn_checkpoint_round_trip_and_eval_under_no_grad(cswm_upstream, cswm_da
     states = evaluated["next_state_flat"]
     assert not states.requires_grad and torch.isfinite(states).all()
     episodes = vendor.import_modules(cswm_upstream, ["utils"]).utils.load_list_dict_h5py(str(eval_set))  # eval.py's order
-    next_obs = torch.from_numpy(np.stack([episode["next_obs"][0] for episode in episodes])).float()
+    next_obs = torch.from_numpy(to_float(np.stack([episode["next_obs"][0] for episode in episodes])))
     model = trained["model"].eval()
     with torch.no_grad():
         masks = model.obj_extractor(next_obs)

@@ -22,6 +22,8 @@ def parser():
     (["--inner-lr", "inf"], "--inner-lr: must be finite"),
     (["--momentum", "1"], "--momentum: must be in [0, 1)"),
     (["--backprop", "some"], "--backprop: invalid choice: 'some'"),
+    (["--seeds", "abc"], "argument --seeds: expected an integer, got 'abc'"),
+    (["--inner-lr", "fast"], "argument --inner-lr: expected a number, got 'fast'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_arguments_raise_usage_errors(argv, match):
@@ -40,6 +42,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     from runners.common.cli import main_guard, UsageError
     from patches.vendor import UpstreamError
+    from srn import InnerLossNotFinite
     def main():
         kind = sys.argv[1]
         if kind == "usage":
@@ -48,6 +51,8 @@ SCRIPT = textwrap.dedent("""
             raise UpstreamError("vendor/c-swm is at commit abc but the project pins def")
         if kind == "interrupt":
             raise KeyboardInterrupt
+        if kind == "diverged":
+            raise InnerLossNotFinite("inner loss is not finite at step 2 of 5 (inf); lower the inner learning rate")
     main_guard(main)
 """)
 
@@ -56,6 +61,8 @@ SCRIPT = textwrap.dedent("""
     ("usage", 2, "error: unknown env 'tennis'"),
     ("upstream", 2, "error: vendor/c-swm is at commit abc but the project pins def"),
     ("interrupt", 130, "interrupted: finished runs are saved; run the same command again to resume"),
+    ("diverged", 3, "error: the refiner diverged: inner loss is not finite at step 2 of 5 (inf); lower the inner "
+                    "learning rate; finished runs are saved"),
     ("ok", 0, ""),
 ])
 def test_main_guard_prints_one_line_and_exits(kind, code, line):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from runners.common.runs import Arm, run_arms
+from runners.common.runs import Arm, format_eta, run_arms, seconds_left
 from runners.common.results import ResultStore
 
 
@@ -46,3 +46,18 @@ def test_interrupt_keeps_finished_runs_and_rerun_resumes(tmp_path):
     resumed = {"baseline": Recorder("baseline"), "SRN": Recorder("SRN")}
     run_arms(store, {name: Arm(arms[name].settings, fn) for name, fn in resumed.items()}, range(2), threads=1)
     assert resumed["SRN"].calls == [1] and resumed["baseline"].calls == []
+
+
+def test_the_eta_weighs_each_arm_by_its_measured_cost():
+    assert seconds_left(["baseline", "srn"], {"baseline": [], "srn": []}) is None
+    assert seconds_left(["baseline", "srn", "srn"], {"baseline": [10.0, 20.0], "srn": [40.0]}) == 15 + 40 + 40
+    assert seconds_left(["baseline", "grn"], {"baseline": [10.0], "srn": [30.0], "grn": []}) == 10 + 20
+    assert format_eta(None) == "ETA after the first run"
+    assert format_eta(75.4) == "ETA 1:15" and format_eta(3725) == "ETA 1:02:05"
+
+
+def test_measured_costs_come_back_from_results_json(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put("srn", {"k": 1}, 0, {}, 30.0)
+    store.put("srn", {"k": 2}, 0, {}, 99.0)
+    assert ResultStore(tmp_path).seconds("srn", {"k": 1}) == [30.0] and store.seconds("baseline", {"k": 1}) == []
