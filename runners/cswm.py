@@ -34,7 +34,7 @@ from runners.cswm_train import PREDICTION_STEPS, TrainSettings, train_and_evalua
 
 RUNNER = "cswm"
 GAME_NAMES = {"pong": "Pong", "space": "Space Invaders"}
-MAX_K = 20  # the transition model's K * (K - 1) edges: K = 1000 asks for 65 GB at batch 32
+MAX_K = 20  # the transition model has K * (K - 1) edges: K = 1000 failed on a 65 GB allocation
 RANKING_METRICS = [
     Metric(f"{key}_{steps}", f"{steps} step{'s' if steps > 1 else ''} {label}", scale=100, digits=1)
     for steps in PREDICTION_STEPS
@@ -56,28 +56,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """What one command compares besides the refiner: the game, K, the datasets and
-    train.py's settings; ``tuned_inner_lr``: appendix E's inner learning rates, per game
-    (and per K for Pong), the SRN's default."""
+class Settings(TrainSettings):
+    """What one command compares besides the refiner: train.py's settings (``num_objects``
+    is --k), the game, the datasets and ``tuned_inner_lr``: appendix E's inner learning
+    rates, per game (and per K for Pong), the SRN's default."""
 
     env: str
-    k: int
     train_episodes: int
     eval_episodes: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    encoder: str
-    embedding_dim: int
-    action_dim: int
-    hidden_dim: int
-    copy_action: bool
     tuned_inner_lr: dict
 
     def __post_init__(self):
-        if not 1 <= self.k <= MAX_K:
-            raise ValueError(f"K (--k) must be in 1..{MAX_K}, got {self.k}")
+        if not 1 <= self.num_objects <= MAX_K:
+            raise ValueError(f"K (--k) must be in 1..{MAX_K}, got {self.num_objects}")
         if self.eval_episodes < cswm_data.MIN_EVAL_EPISODES:
             raise ValueError(f"the evaluation set needs at least {cswm_data.MIN_EVAL_EPISODES} episodes "
                              f"(eval.py drops partial batches of 100), got {self.eval_episodes}")
@@ -85,13 +76,12 @@ class Settings:
     @property
     def train(self) -> TrainSettings:
         """train.py's arguments."""
-        names = [field.name for field in dataclasses.fields(TrainSettings) if field.name != "num_objects"]
-        return TrainSettings(num_objects=self.k, **{name: getattr(self, name) for name in names})
+        return TrainSettings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(TrainSettings)})
 
     @property
     def folder_name(self) -> str:
         """The results subfolder: the settings both arms share."""
-        return (f"{self.env}-k{self.k}-{self.train_episodes}ep-{self.epochs}epochs"
+        return (f"{self.env}-k{self.num_objects}-{self.train_episodes}ep-{self.epochs}epochs"
                 f"-batch{self.batch_size}-lr{self.learning_rate:g}")
 
 
@@ -123,7 +113,7 @@ def arm_settings(settings: Settings, invocation: Invocation, upstream_commit: st
 
 
 def describe(settings: Settings, invocation: Invocation) -> str:
-    line = (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.k}, preset {invocation.preset}: "
+    line = (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.num_objects}, preset {invocation.preset}: "
             f"{settings.train_episodes} training episodes, {settings.epochs} epochs, batch {settings.batch_size}, "
             f"lr {settings.learning_rate:g}, encoder {settings.encoder}, embedding {settings.embedding_dim}, "
             f"hidden {settings.hidden_dim}; device {invocation.device}")
@@ -136,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     invocation = resolve(RUNNER, args, refiner_defaults=lambda config: {
         "inner_lr": tuned_inner_lr(config["tuned_inner_lr"], args.env, args.k)})
-    settings = frozen(Settings, with_overrides(invocation.config, {"env": args.env, "k": args.k, "epochs": args.epochs}),
+    overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
+    settings = frozen(Settings, with_overrides(invocation.config, overrides),
                       f"{invocation.config_path} preset {invocation.preset}")
     upstream = vendor.checkout("c-swm")
     arms = arm_settings(settings, invocation, upstream.commit)
@@ -185,7 +176,7 @@ def what_this_is(settings: Settings, invocation: Invocation) -> str:
 
 
 def plot_title(settings: Settings, invocation: Invocation) -> str:
-    return (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.k}: {invocation.preset} preset, "
+    return (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.num_objects}: {invocation.preset} preset, "
             f"{settings.epochs} epochs, {settings.train_episodes} training episodes")
 
 

@@ -258,7 +258,7 @@ def dry_run(capsys, config, argv) -> dict:
 def test_flags_override_the_preset(tiny_presets, tmp_path, capsys):
     plan = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3",
                                           "--inner-lr", "0.2", "--momentum", "0.5", "--out", str(tmp_path)])
-    assert plan["settings"]["epochs"] == 7 and plan["settings"]["k"] == 5
+    assert plan["settings"]["epochs"] == 7 and plan["settings"]["num_objects"] == 5
     assert plan["results"] == str(tmp_path / "pong-k5-4ep-7epochs-batch20-lr0.001" / "results.json")
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 3, "inner_lr": 0.2, "momentum": 0.5,
                                               "backprop": "unroll", "hidden": 32, "embedding": 32, "pieces": 20}
