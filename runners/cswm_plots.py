@@ -12,6 +12,11 @@ OFFSET = 0.12  # prediction steps between neighbouring arms' markers, so error b
 
 
 def plot_ranking(runs: dict[str, list[dict]], path: Path, title: str, chance: tuple[float, float]) -> Path:
+    """Save ``ranking_figure`` at ``path``."""
+    return save_figure(ranking_figure(runs, title, chance), path)
+
+
+def ranking_figure(runs: dict[str, list[dict]], title: str, chance: tuple[float, float]) -> Figure:
     """H@1 and MRR (%) against prediction steps, mean ± std per arm (label -> metrics per
     seed), arms side by side, with the chance level (H@1, MRR as fractions) drawn."""
     figure = Figure(figsize=(10, 4.2))
@@ -30,4 +35,4 @@ def plot_ranking(runs: dict[str, list[dict]], path: Path, title: str, chance: tu
     axes[0].legend(fontsize="small")
     figure.suptitle(textwrap.fill(title, 90), fontsize=11)
     figure.tight_layout()
-    return save_figure(figure, path)
+    return figure

@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from adapters.contract import MAX_STEPS, RefinerSettings, build_refiner, refiner_rng
+from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
+
+
+def test_settings_build_the_refiner_they_describe():
+    srn = build_refiner(RefinerSettings("srn", 3, 0.1, momentum=0.5, backprop="last", hidden=32, pieces=4), 6, 8)
+    assert isinstance(srn, SetRefiner) and isinstance(srn.encoder, SetEncoder)
+    assert (srn.steps, srn.inner_lr, srn.momentum, srn.backprop) == (3, 0.1, 0.5, "last")
+    assert srn.encoder.mlp[0].in_features == 6 and srn.encoder.mlp[0].out_features == 32
+    assert srn.encoder.mlp[-1].out_features == 8 and srn.encoder.pool.n_pieces == 4
+    grn = build_refiner(RefinerSettings("grn", 2, 0.01, hidden=16), 6, 8)
+    assert isinstance(grn, GraphRefiner) and isinstance(grn.encoder, GraphEncoder)
+    assert grn.encoder.message_first.out_features == 16
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"kind": "dspn"}, "kind must be one of srn, grn"),
+    ({"steps": -1}, f"steps must be an integer in 0..{MAX_STEPS}"),
+    ({"steps": MAX_STEPS + 1}, f"steps must be an integer in 0..{MAX_STEPS}"),
+    ({"inner_lr": float("inf")}, "inner_lr must be a finite number > 0"),
+    ({"momentum": 1.0}, "momentum must be in [0, 1)"),
+    ({"backprop": "some"}, "backprop must be one of unroll, last"),
+    ({"hidden": 0}, "hidden must be an integer >= 1"),
+    ({"embedding": 0}, "embedding must be an integer >= 1"),
+])
+def test_settings_no_refiner_can_run_with_are_refused(changes, message):
+    with pytest.raises(ValueError) as error:
+        RefinerSettings(**{"kind": "srn", "steps": 1, "inner_lr": 0.1, **changes})
+    assert message in str(error.value)
+
+
+def test_the_refiner_rng_is_a_fork_seeded_with_the_run_seed():
+    torch.manual_seed(0)
+    with refiner_rng(7):
+        first = torch.rand(3)
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), after)  # the global stream did not move
+    with refiner_rng(7):
+        assert torch.equal(torch.rand(3), first)
+    with pytest.raises(ValueError, match="seed is not set"):
+        with refiner_rng(None):
+            pass
+
+
+def test_embedding_defaults_to_the_upstreams_width():
+    assert RefinerSettings("srn", 1, 0.1).embedding_or(200) == 200
+    assert RefinerSettings("srn", 1, 0.1, embedding=64).embedding_or(200) == 64
