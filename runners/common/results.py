@@ -2,15 +2,22 @@
 
 Every write goes to a temporary file that replaces the old one (``runners.common.atomic``),
 so an interrupted run loses at most the run in progress and never a finished one; a rerun
-skips what is done.
+skips what is done. Writers in several processes (one per job) take turns: each holds an
+exclusive lock on ``.results.json.lock`` while it reads the file, adds its run and
+replaces it, so no finished run is lost whatever the interleaving. The lock is the
+operating system's (``flock``): it goes with the process that holds it, so a writer that
+dies, even mid-write, leaves neither a stale lock nor a partial file.
 A run is identified by its arm, the settings that define it, and its seed: a run with
 other settings is a different run, and an arm shared by two commands (the baseline of
 ``cswm.py`` with and without ``--srn``) is trained once.
 """
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import time
+from typing import Iterator
 from pathlib import Path
 
 from runners.common.atomic import atomic_write_text
@@ -70,8 +77,9 @@ class ResultStore:
         return None if run is None else run["metrics"]
 
     def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float) -> None:
-        """Record a finished run and save results.json at once."""
-        self.runs[self._key(arm, settings, seed)] = {
+        """Record a finished run and save results.json at once, with the runs other
+        processes saved meanwhile (which this store then sees too)."""
+        run = {
             "arm": arm,
             "seed": seed,
             "settings": json.loads(json.dumps(settings, default=str)),
@@ -79,7 +87,19 @@ class ResultStore:
             "seconds": round(seconds, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
+        with self._locked():
+            self.runs = {**self._load(), self._key(arm, settings, seed): run}
+            atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Within the block this process alone writes results.json."""
+        with open(self.directory / f".{self.path.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def seconds(self, arm: str, settings: dict) -> list[float]:
         """The wall seconds of every finished run of ``arm`` with ``settings``, any seed."""

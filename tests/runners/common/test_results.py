@@ -1,4 +1,8 @@
 import json
+import multiprocessing
+import os
+import signal
+import time
 
 import pytest
 
@@ -52,3 +56,47 @@ def test_unwritable_folder_is_a_usage_error(tmp_path):
 def test_markdown_is_written(tmp_path):
     path = ResultStore(tmp_path).write_markdown("| a |\n")
     assert path.read_text() == "| a |\n"
+
+
+def _write_runs(directory, writer: int, count: int) -> None:
+    store = ResultStore(directory)
+    for index in range(count):
+        store.put(f"arm{writer}", {"writer": writer}, index, {"value": writer * 1000 + index}, 0.0)
+
+
+def test_concurrent_writers_lose_no_run(tmp_path):
+    """8 processes each saving 25 runs into one results.json at once."""
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_runs, args=(tmp_path, writer, 25)) for writer in range(8)]
+    for process in writers:
+        process.start()
+    for process in writers:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    store = ResultStore(tmp_path)
+    assert len(store.runs) == 200
+    for writer in range(8):
+        assert [m["value"] for m in store.finished(f"arm{writer}", {"writer": writer}, range(25))] == \
+            [writer * 1000 + index for index in range(25)]
+
+
+def _write_forever(directory) -> None:
+    store = ResultStore(directory)
+    for index in range(100_000):
+        store.put("arm", {"big": "x" * 10_000}, index, {"value": index}, 0.0)
+
+
+def test_a_writer_killed_mid_write_leaves_a_readable_file_and_no_lock(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    writer = context.Process(target=_write_forever, args=(tmp_path,))
+    writer.start()
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "results.json").exists() or len(ResultStore(tmp_path).runs) < 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    survivors = ResultStore(tmp_path)
+    assert len(survivors.runs) >= 20
+    survivors.put("after", {}, 0, {"value": 1}, 0.0)  # the dead writer's lock went with it
+    assert ResultStore(tmp_path).get("after", {}, 0) == {"value": 1}
