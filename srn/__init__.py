@@ -6,7 +6,7 @@ graphs' edge weights [B, N, N], embeddings [B, E].
 from srn.fspool import FSPool
 from srn.graph_encoder import GraphEncoder, complete_graph
 from srn.graph_refiner import GraphRefiner
-from srn.inner_descent import InnerLossNotFinite
+from srn.inner_descent import InnerLossNotFinite, InputNotFinite
 from srn.set_encoder import SetEncoder
 from srn.set_refiner import SetRefiner
 
@@ -17,5 +17,6 @@ __all__ = [
     "GraphEncoder",
     "GraphRefiner",
     "InnerLossNotFinite",
+    "InputNotFinite",
     "complete_graph",
 ]

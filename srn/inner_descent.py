@@ -7,7 +7,13 @@ BACKPROP_MODES = ("unroll", "last")
 
 
 class InnerLossNotFinite(FloatingPointError):
-    """The inner loss became NaN or infinite (usually: the inner learning rate is too high)."""
+    """The inner loss, or the refined set after the last step, became NaN or infinite
+    (usually: the inner learning rate is too high)."""
+
+
+class InputNotFinite(FloatingPointError):
+    """The refiner was handed a NaN or infinite initial set or embedding: what computed it
+    (the model before the refiner) diverged; the inner loop is not the cause."""
 
 
 def check_settings(steps: int, inner_lr: float, momentum: float, backprop: str) -> None:
@@ -43,7 +49,10 @@ def descend(
     respect to the variables and return detached tensors with the same values.
 
     Returns the refined variables and the inner losses [steps], the loss at step i being
-    E before the i-th update. Raises InnerLossNotFinite naming the first bad step.
+    E before the i-th update. Raises InputNotFinite when a variable or constant is not
+    finite on entry, InnerLossNotFinite naming the first step whose loss is not, or the
+    last step when only the refined variables are not; all checked with one device
+    synchronisation after the loop.
     """
     if steps == 0:
         return tuple(variables), torch.zeros(0)
@@ -57,7 +66,7 @@ def descend(
             constants = [c.clone() if isinstance(c, torch.Tensor) else c for c in constants]
             refined, losses = _run(energy, variables, constants, steps, inner_lr, momentum, steps)
         refined = tuple(v.detach() for v in refined)
-    _check_finite(losses, inner_lr)
+    _check_finite(variables, constants, losses, refined, inner_lr)
     return refined, losses
 
 
@@ -83,11 +92,27 @@ def _run(energy, variables, constants, steps, inner_lr, momentum, first_graph_st
     return tuple(current), torch.stack(losses)
 
 
-def _check_finite(losses: torch.Tensor, inner_lr: float) -> None:
-    bad = ~torch.isfinite(losses)
-    if bad.any():
-        step = int(bad.nonzero()[0, 0]) + 1
+def _all_finite(tensors) -> torch.Tensor:
+    """[len] bool: whether each floating-point tensor is finite everywhere."""
+    return torch.stack([torch.isfinite(t).all() for t in tensors])
+
+
+def _check_finite(variables, constants, losses: torch.Tensor, refined, inner_lr: float) -> None:
+    """Raise for a non-finite input, inner loss or result (see descend), syncing once."""
+    inputs = [t for t in (*variables, *constants) if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    inputs_finite, refined_finite = _all_finite(inputs), _all_finite(refined)
+    losses_finite = torch.isfinite(losses)
+    if bool(torch.cat([inputs_finite, losses_finite, refined_finite]).all()):
+        return
+    if not inputs_finite.all():
+        raise InputNotFinite("the refiner's input (the initial set or the embedding z) is not finite: the model "
+                             "before the refiner diverged, not the inner loop (lower the learning rate?)")
+    steps = len(losses)
+    if not losses_finite.all():
+        step = int((~losses_finite).nonzero()[0, 0]) + 1
         raise InnerLossNotFinite(
-            f"inner loss is not finite at step {step} of {len(losses)} "
+            f"inner loss is not finite at step {step} of {steps} "
             f"({losses[step - 1].item()}); lower the inner learning rate (now {inner_lr})"
         )
+    raise InnerLossNotFinite(f"the refined set is not finite after the last inner step ({steps} of {steps}); "
+                             f"lower the inner learning rate (now {inner_lr})")

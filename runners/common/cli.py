@@ -5,11 +5,11 @@ from pathlib import Path
 from typing import Callable, NoReturn
 
 from patches.vendor import PROJECT_ROOT, UpstreamError
-from srn import InnerLossNotFinite
+from srn import InnerLossNotFinite, InputNotFinite
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_BAD_INPUT = 2
-EXIT_DIVERGED = 3  # a refiner's inner loss became NaN or infinite during training
+EXIT_DIVERGED = 3  # training diverged: a refiner's input, inner loss or result became NaN or infinite
 EXIT_INTERRUPTED = 130
 
 
@@ -117,8 +117,8 @@ def main_guard(main: Callable[[], None]) -> NoReturn:
     except (UsageError, UpstreamError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
-    except InnerLossNotFinite as error:
-        print(f"error: the refiner diverged: {error}; finished runs are saved", file=sys.stderr)
+    except (InnerLossNotFinite, InputNotFinite) as error:
+        print(f"error: training diverged: {error}; finished runs are saved", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)

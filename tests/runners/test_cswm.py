@@ -203,7 +203,7 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, caps
 def test_a_diverging_refiner_is_one_line_and_exit_3(tiny_presets, data_dir, tmp_path, capsys):
     code, error = exit_of(capsys, tiny_presets, [*TINY_RUN, "--srn", "--inner-lr", "1e30", "--seeds", "1",
                                                  "--data-dir", str(data_dir), "--out", str(tmp_path)])
-    assert code == 3 and error.startswith("error: the refiner diverged: inner loss is not finite at step 2 of 2")
+    assert code == 3 and error.startswith("error: training diverged: inner loss is not finite at step 2 of 2")
     [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
     runs = json.loads((folder / "results.json").read_text())["runs"]
     assert [run["arm"] for run in runs.values()] == ["baseline"]  # the finished baseline run is kept

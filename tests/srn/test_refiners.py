@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from srn import GraphEncoder, GraphRefiner, InnerLossNotFinite, SetEncoder, SetRefiner
+from srn import GraphEncoder, GraphRefiner, InnerLossNotFinite, InputNotFinite, SetEncoder, SetRefiner
 
 B, N, D, E = 3, 5, 4, 6
 
@@ -88,11 +88,34 @@ def test_eval_without_autograd_gives_detached_training_values(case, context):
         assert torch.equal(a.detach(), b)
 
 
-def test_non_finite_inner_loss_raises_naming_the_step(case):
+@pytest.mark.parametrize("where", ["s0", "z"])
+def test_a_non_finite_input_is_blamed_on_the_model_before_the_refiner(case, where):
     s0, z = inputs()
-    z[0, 0] = float("inf")
-    with pytest.raises(InnerLossNotFinite, match="step 1 of 4"):
+    (s0 if where == "s0" else z)[0, 0] = float("nan")
+    with pytest.raises(InputNotFinite, match="the model before the refiner diverged, not the inner loop"):
         case(make(case), s0, z)
+
+
+class ScaledSum(nn.Module):
+    """H_agg(S) = sum of S times ``scale``: its inner gradient is huge, the loss before the
+    first update small."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, s, mask=None):
+        return s.sum(dim=1) * self.scale
+
+
+def test_a_set_that_diverges_in_the_last_update_is_caught():
+    s0, z = torch.zeros(B, N, E), torch.zeros(B, E)
+    z[:, 0] = 1.0
+    refiner = SetRefiner(ScaledSum(1e20), steps=1, inner_lr=1e39)
+    with pytest.raises(InnerLossNotFinite, match=r"not finite after the last inner step \(1 of 1\)"):
+        refiner(s0, z)
+    with torch.no_grad(), pytest.raises(InnerLossNotFinite, match="after the last inner step"):
+        refiner(s0, z)
 
 
 def test_permuting_the_initial_set_permutes_the_output(case):

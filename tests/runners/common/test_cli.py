@@ -61,7 +61,7 @@ SCRIPT = textwrap.dedent("""
     ("usage", 2, "error: unknown env 'tennis'"),
     ("upstream", 2, "error: vendor/c-swm is at commit abc but the project pins def"),
     ("interrupt", 130, "interrupted: finished runs are saved; run the same command again to resume"),
-    ("diverged", 3, "error: the refiner diverged: inner loss is not finite at step 2 of 5 (inf); lower the inner "
+    ("diverged", 3, "error: training diverged: inner loss is not finite at step 2 of 5 (inf); lower the inner "
                     "learning rate; finished runs are saved"),
     ("ok", 0, ""),
 ])
