@@ -1,1 +1,2 @@
-"""Machinery shared by every runner: command line, presets, seeding, results, statistics."""
+"""Machinery shared by every runner: the command line and its invocation (device, preset,
+refiner arms, --dry-run), frozen settings, seeding, runs and results, statistics, plots."""
