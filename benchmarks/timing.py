@@ -11,3 +11,17 @@ def median_seconds(step: Callable[[], object], repeats: int) -> float:
         step()
         times.append(time.perf_counter() - start)
     return sorted(times[1:])[repeats // 2]
+
+
+def alternating_medians(steps: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median wall seconds per step over ``repeats`` rounds in which every step runs once
+    in turn (after one warm-up call each), so that all see the same machine."""
+    for step in steps.values():
+        step()
+    times = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: sorted(values)[repeats // 2] for name, values in times.items()}

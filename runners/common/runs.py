@@ -49,7 +49,7 @@ def run_arms(store: ResultStore, arms: Mapping[str, Arm], seeds: range, threads:
         print(f"reusing {done} finished run(s) from {store.path}")
     costs = {name: store.seconds(name, arm.settings) for name, arm in arms.items()}
     with tqdm(total=len(pending), desc="runs", unit="run", disable=not pending,
-              bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed, {postfix}") as bar:
+              bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed{postfix}") as bar:
         for index, (seed, name) in enumerate(pending):
             arm = arms[name]
             bar.set_postfix_str(f"{format_eta(seconds_left([n for _, n in pending[index:]], costs))}; "
