@@ -142,7 +142,7 @@ def test_detach_initial_set_reaches_the_model(detach):
 @pytest.mark.parametrize("argv,message", [
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--epochs", "0"], "--epochs: must be >= 1"),
-    (["--images", "ten"], "--images: invalid positive_int value"),
+    (["--images", "ten"], "--images: expected an integer, got 'ten'"),
     (["--images", "10"], r"train_images \(--images\) must be at least the batch size \(64\), got 10"),
     (["--grn"], "--grn: runners/circles.py has no grn arm"),
     (["--steps", "3"], "--steps set the refiner arms: add --srn"),
