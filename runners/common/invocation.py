@@ -2,7 +2,7 @@
 threads and the refiner arms (``resolve``); and ``--dry-run`` (``print_plan``)."""
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -96,7 +96,7 @@ def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, di
         "threads": invocation.threads,
         "seeds": list(invocation.seeds),
         "results": str(store.path),
-        "settings": asdict(settings) if settings is not None and hasattr(settings, "__dataclass_fields__") else settings,
+        "settings": asdict(settings) if is_dataclass(settings) else settings,
         "arms": arms,
         "runs": runs,
         "to_run": sum(not run["done"] for run in runs),
