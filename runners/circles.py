@@ -28,7 +28,7 @@ from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, positive_int  # noqa: E402
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.invocation import BASELINE, LABELS, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--images", type=positive_int, default=None,
                         help="training images (default: the preset's; the test set stays the preset's)")
     add_common_arguments(parser, RUNNER)
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 def arm_identities(settings: Settings, refiners: Mapping[str, RefinerSettings]) -> dict[str, dict]:
@@ -220,7 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     arms = {name: make_arm(name, identity, settings, invocation.refiners.get(name), invocation.device,
                            train_data, test_data, directory)
             for name, identity in identities.items()}
-    runs = run_arms(store, arms, invocation.seeds, invocation.threads)
+    runs = run_arms(store, arms, invocation)
+    if runs is None:  # this process was one job of a launcher: the launching command reports
+        return
 
     table = comparison_table({LABELS[name]: metrics for name, metrics in runs.items()}, METRICS,
                              reference=LABELS[BASELINE], arms_as_rows=False)

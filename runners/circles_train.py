@@ -17,6 +17,17 @@ def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:
     return images.to(device=device, dtype=torch.float32)
 
 
+def train_step(model: CircleAutoencoder, optimizer: torch.optim.Optimizer, batch: torch.Tensor) -> torch.Tensor:
+    """One optimiser step on ``batch`` float [B, 3, 64, 64]; returns the loss (squared error
+    summed over pixels and the batch)."""
+    reconstruction, _, _ = model(batch)
+    loss = (reconstruction - batch).pow(2).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_size: int, lr: float,
           generator: torch.Generator, inner_steps: Callable[[int], int] | None = None) -> list[float]:
     """Train on images uint8 [N, 3, 64, 64] (on the CPU) for ``epochs`` epochs of shuffled
@@ -35,12 +46,8 @@ def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_siz
             order = torch.randperm(len(images), generator=generator)
             total = 0.0
             for b in range(batches):
-                batch = to_float(images[order[b * batch_size:(b + 1) * batch_size]], model.device)
-                reconstruction, _, _ = model(batch)
-                loss = (reconstruction - batch).pow(2).sum()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                loss = train_step(model, optimizer, to_float(images[order[b * batch_size:(b + 1) * batch_size]],
+                                                             model.device))
                 total += loss.item()
                 bar.update()
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item() / batch_size:.1f}")

@@ -35,7 +35,7 @@ from patches.clutrr.run_config import prepare_dictionary
 from runners import clutrr_data, clutrr_plots
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, positive_int
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.device import use_device
 from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore, settings_key
@@ -68,7 +68,7 @@ def parse_args(argv):
     parser.add_argument("--data", default=clutrr_data.PUBLIC_COPY,
                         help=f"{clutrr_data.NAME}.zip or its unpacked folder, or a URL (default: the public copy)")
     add_common_arguments(parser, RUNNER)
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,9 @@ def main(argv=None) -> None:
     use_device(invocation.device)
     arms = {name: make_arm(name, run, identities[name], root, store.directory / "upstream", str(invocation.device))
             for name, run in runs.items()}
-    finished = run_arms(store, arms, invocation.seeds, invocation.threads)
+    finished = run_arms(store, arms, invocation)
+    if finished is None:  # this process was one job of a launcher: the launching command reports
+        return
     by_label = {label(name): metrics for name, metrics in finished.items()}
     text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
                   time.perf_counter() - start)

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 from patches import vendor
 from runners import cswm_data
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, positive_int
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, LABELS, Invocation, print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="stream train.py's and eval.py's output to the console (it is always in each run's "
                              "log.txt and eval.txt)")
     add_common_arguments(parser, RUNNER)
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"
           f"log.txt and eval.txt" + ("" if args.verbose else " (--verbose shows it here)"))
 
-    runs = run_arms(store, {name: arm(name) for name in arms}, invocation.seeds, invocation.threads)
+    runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
+    if runs is None:  # this process was one job of a launcher: the launching command reports
+        return
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
     report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes)}\n\n"
               f"{what_this_is(settings, invocation)}\n")

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 from adapters.contract import RefinerSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
-from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, positive_int  # noqa: E402
+from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import use_device  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clutter", action="store_true",
                         help="5 random background rectangles behind the objects (appendix D.4)")
     add_common_arguments(parser, RUNNER)
-    return parser.parse_args(argv)
+    return parse(parser, argv)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"preset {invocation.preset}: {', '.join(LABELS[name] for name in arms)} on {settings.train_images} images "
           f"x {settings.epochs} epochs, {len(invocation.seeds)} seed(s), device {invocation.device}; "
           f"results in {folder}")
-    runs = run_arms(store, {name: arm(name) for name in arms}, invocation.seeds, invocation.threads)
+    runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
+    if runs is None:  # this process was one job of a launcher: the launching command reports
+        return
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
     text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset)
     print("\n" + text)

@@ -21,7 +21,7 @@ from torch import nn
 from adapters import clutrr as adapter
 from adapters.contract import RefinerSettings
 from patches.clutrr import upstream
-from patches.clutrr.run_config import build_config, prepare_dictionary
+from patches.clutrr.run_config import build_config, first_training_batch, prepare_dictionary
 from patches.vendor import PROJECT_ROOT
 
 SHARED_ZIP = PROJECT_ROOT.parent / "shared" / "data" / "clutrr" / "data_db9b8f04.zip"
@@ -92,16 +92,7 @@ def world() -> SimpleNamespace:
     with upstream(root, output=scratch_dir("clutrr-world-") / "upstream.log") as modules:
         config = build_config(modules, name, 0, scratch_dir("clutrr-run-"), "cpu", encoder_dropout=PAPER_DROPOUT,
                               l2=PAPER_L2)
-        folder = root / "data" / name
-        config.dataset.train_file = str(folder / TRAIN_FILE)
-        data = modules.data.DataUtility(config)
-        data.process_data(str(folder), config.dataset.train_file, load_dictionary=True)
-        config.model.vocab_size = len(data.word2id)
-        config.model.target_size = len(data.target_word2id)
-        config.model.max_nodes = data.num_entity_block
-        config.model.max_sent_length = data.max_sent_length
-        config.model.classes = data.target_id2word
-        batch = next(iter(data.get_dataloader(mode="train")))
+        data, batch = first_training_batch(modules, config, root / "data" / name, TRAIN_FILE)
     return SimpleNamespace(modules=modules, config=config, data=data, batch=batch)
 
 

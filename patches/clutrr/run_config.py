@@ -59,3 +59,18 @@ def prepare_dictionary(root: Path, data_name: str, log_dir: Path) -> None:
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
+
+
+def first_training_batch(modules, config, folder: Path, train_file: str):
+    """The upstream's DataUtility of the data folder ``folder`` (dict.json made) and the
+    first batch of ``train_file`` (shuffled by the upstream's loader), with the model
+    sizes set in ``config`` as run_experiment sets them; returns (data, batch)."""
+    config.dataset.train_file = str(Path(folder) / train_file)
+    data = modules.data.DataUtility(config)
+    data.process_data(str(folder), config.dataset.train_file, load_dictionary=True)
+    config.model.vocab_size = len(data.word2id)
+    config.model.target_size = len(data.target_word2id)
+    config.model.max_nodes = data.num_entity_block
+    config.model.max_sent_length = data.max_sent_length
+    config.model.classes = data.target_id2word
+    return data, next(iter(data.get_dataloader(mode="train")))

@@ -8,6 +8,7 @@ from patches.vendor import PROJECT_ROOT, UpstreamError
 from srn import InnerLossNotFinite, InputNotFinite
 
 PRESETS = ("smoke", "paper", "auto")
+EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3  # training diverged: a refiner's input, inner loss or result became NaN or infinite
 EXIT_INTERRUPTED = 130
@@ -17,11 +18,32 @@ class UsageError(Exception):
     """Bad input the user can fix (argument, data, output folder); its message is one line."""
 
 
+class JobsFailed(Exception):
+    """Some jobs of a launcher failed (their logs are named above); the message is one line."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse whose errors raise UsageError (one line, exit code 2) instead of printing usage."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser``'s arguments from ``argv`` (None: the command line), keeping ``argv`` as
+    ``args.argv``: a launcher's jobs are the same command, each narrowed to one run."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return args
+
+
+def job_name(text: str) -> tuple[str, int]:
+    """"srn:3" -> ("srn", 3): the (arm, seed) of one job."""
+    arm, _, seed = text.rpartition(":")
+    if not arm:
+        raise argparse.ArgumentTypeError(f"expected ARM:SEED, got {text!r}")
+    return arm, non_negative_int(seed)
 
 
 def integer(text: str) -> int:
@@ -75,13 +97,15 @@ def fraction(text: str) -> float:
 
 DATA_DIR = PROJECT_ROOT / "data"
 REFINER_KINDS = ("srn", "grn")
+LAUNCHERS = ("inline", "local", "slurm")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
     """The arguments every runner takes (None = from the preset): --preset, --config,
-    --seeds, --threads, --device, --data-dir, --out, --dry-run, and the refiner arms
+    --seeds, --threads, --device, --data-dir, --out, --dry-run; the refiner arms
     (--srn, --grn) with their settings (--steps, --inner-lr, --momentum, --backprop,
-    --hidden)."""
+    --hidden); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
+    SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
     parser.add_argument("--preset", choices=PRESETS, default="auto",
                         help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
                              "auto: paper on a GPU, else smoke")
@@ -108,6 +132,22 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
     refiner.add_argument("--backprop", choices=("unroll", "last"), default=None,
                          help="through every inner step (unroll) or the last only")
     refiner.add_argument("--hidden", type=positive_int, default=None, help="H_agg's hidden width")
+    launch = parser.add_argument_group("where the (arm, seed) runs execute (runners/common/launch.py)")
+    launch.add_argument("--launcher", choices=LAUNCHERS, default="inline",
+                        help="inline: one after another in this process; local: separate processes, up to "
+                             "--jobs at once; slurm: one SLURM job per run (submitit)")
+    launch.add_argument("--jobs", type=positive_int, default=None,
+                        help="at most this many runs at once (local default: one per core, or "
+                             "visible GPUs x --jobs-per-gpu; slurm default: no limit)")
+    launch.add_argument("--jobs-per-gpu", type=positive_int, default=None, help="local on GPUs: runs sharing a GPU (default 1)")
+    launch.add_argument("--partition", default=None, help="slurm: the partition (default: the preset's launcher section)")
+    launch.add_argument("--time", type=positive_int, default=None, dest="time_min",
+                        help="slurm: minutes per job (default: the preset's)")
+    launch.add_argument("--gpus-per-job", type=non_negative_int, default=None, help="slurm (default: the preset's)")
+    launch.add_argument("--cpus-per-job", type=positive_int, default=None,
+                        help="slurm: also each run's torch threads (default: the preset's)")
+    launch.add_argument("--mem", type=positive_int, default=None, dest="mem_gb", help="slurm: GB per job (default: the preset's)")
+    parser.add_argument("--job", type=job_name, default=None, help=argparse.SUPPRESS)  # in a job's process: its ARM:SEED
 
 
 def main_guard(main: Callable[[], None]) -> NoReturn:
@@ -117,6 +157,9 @@ def main_guard(main: Callable[[], None]) -> NoReturn:
     except (UsageError, UpstreamError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except JobsFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_JOBS_FAILED)
     except (InnerLossNotFinite, InputNotFinite) as error:
         print(f"error: training diverged: {error}; finished runs are saved", file=sys.stderr)
         sys.exit(EXIT_DIVERGED)

@@ -1,5 +1,6 @@
 """What every runner resolves first, the same way: device, preset, presets file, seeds,
-threads and the refiner arms (``resolve``); and ``--dry-run`` (``print_plan``)."""
+threads, the refiner arms and where the runs execute (``resolve``); and ``--dry-run``
+(``print_plan``)."""
 import argparse
 import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -11,6 +12,7 @@ import torch
 from adapters.contract import RefinerSettings
 from runners.common.cli import REFINER_KINDS, UsageError
 from runners.common.device import resolve_device
+from runners.common.launch import Launch, resolve_launch
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
 from runners.common.results import ResultStore
 from runners.common.settings import frozen, with_overrides
@@ -26,7 +28,9 @@ class Invocation:
     """runner: its name; preset: smoke or paper; config_path: the presets file; config:
     the preset's settings besides seeds, threads and refiner (the runner's own, which it
     turns into its settings object); refiners: the RefinerSettings of each refiner arm
-    asked for, by kind (seed unset: each run sets its own)."""
+    asked for, by kind (seed unset: each run sets its own); threads: each run's torch
+    threads; launch: where the runs execute; argv: the command's arguments (its jobs are
+    the same command narrowed to one run)."""
 
     runner: str
     preset: str
@@ -36,6 +40,8 @@ class Invocation:
     seeds: range
     threads: int | None
     refiners: dict[str, RefinerSettings]
+    launch: Launch = Launch()
+    argv: tuple[str, ...] = ()
 
     @property
     def arm_names(self) -> list[str]:
@@ -45,17 +51,31 @@ class Invocation:
 
 def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None = None,
             refiner_defaults: Callable[[dict], Mapping[str, Any]] | None = None) -> Invocation:
-    """The invocation of ``args`` (parsed with ``cli.add_common_arguments``). ``kinds``: the
-    refiner kinds to set up (default: those asked for with --srn / --grn);
-    ``refiner_defaults(config)``: values for the refiner settings that the preset leaves
-    null and no flag sets (called only then; config: the preset's settings)."""
-    device = resolve_device(args.device)
-    preset = resolve_preset(args.preset, device.type == "cuda")
+    """The invocation of ``args`` (parsed with ``cli.add_common_arguments`` and
+    ``cli.parse``). ``kinds``: the refiner kinds to set up (default: those asked for with
+    --srn / --grn); ``refiner_defaults(config)``: values for the refiner settings that the
+    preset leaves null and no flag sets (called only then; config: the preset's settings).
+    With --launcher slurm the runs' device is that of the jobs (cuda when they get GPUs)
+    and --preset auto means paper."""
+    slurm = args.launcher == "slurm" and args.job is None
+    if slurm:
+        if args.device != "auto":
+            raise UsageError(f"--device {args.device}: with --launcher slurm the jobs' device follows "
+                             "--gpus-per-job (cuda when > 0): leave --device out")
+        preset = resolve_preset(args.preset, True, why="--launcher slurm")
+        device = torch.device("cpu")  # until the jobs' resources are known
+    else:
+        device = resolve_device(args.device)
+        preset = resolve_preset(args.preset, device.type == "cuda")
     path = args.config or CONFIG_DIR / f"{runner}.yaml"
     config = load_preset(path, preset)
     offered = config.pop("refiner", {}) or {}
     preset_seeds, preset_threads = config.pop("seeds", None), config.pop("threads", None)
-    seeds, threads = args.seeds or preset_seeds, args.threads or preset_threads
+    section = config.pop("launcher", None) or {}
+    launch, threads = resolve_launch(args, section, device, preset_threads, f"{path} preset {preset!r}")
+    if slurm:
+        device = torch.device("cuda" if launch.slurm.gpus_per_job else "cpu")
+    seeds = args.seeds or preset_seeds
     if not seeds:
         raise UsageError(f"{path} preset {preset!r} lacks seeds")
     flags = {name: getattr(args, name) for name in REFINER_FLAGS}
@@ -74,7 +94,8 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
             defaults = refiner_defaults(config)
             values.update({key: defaults.get(key) for key in unset})
         refiners[kind] = frozen(RefinerSettings, {"kind": kind, **values}, f"{path} refiner.{kind} (with the flags)")
-    return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners)
+    return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners, launch,
+                      tuple(args.argv))
 
 
 def refiner_identity(settings: RefinerSettings) -> dict:
@@ -94,6 +115,7 @@ def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, di
         "config": str(invocation.config_path),
         "device": str(invocation.device),
         "threads": invocation.threads,
+        "launch": asdict(invocation.launch),
         "seeds": list(invocation.seeds),
         "results": str(store.path),
         "settings": asdict(settings) if is_dataclass(settings) else settings,

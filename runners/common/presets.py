@@ -16,12 +16,13 @@ from runners.common.cli import UsageError
 CONFIG_DIR = PROJECT_ROOT / "configs"
 
 
-def resolve_preset(name: str, on_gpu: bool) -> str:
-    """smoke|paper -> itself; auto -> paper on a GPU, else smoke (saying which on stderr)."""
+def resolve_preset(name: str, on_gpu: bool, why: str | None = None) -> str:
+    """smoke|paper -> itself; auto -> paper on a GPU, else smoke (saying which and ``why``,
+    default "GPU" / "no GPU", on stderr)."""
     if name != "auto":
         return name
     chosen = "paper" if on_gpu else "smoke"
-    print(f"preset auto -> {chosen} ({'GPU' if on_gpu else 'no GPU'})", file=sys.stderr)
+    print(f"preset auto -> {chosen} ({why or ('GPU' if on_gpu else 'no GPU')})", file=sys.stderr)
     return chosen
 
 

@@ -71,6 +71,11 @@ class ResultStore:
     def _key(arm: str, settings: dict, seed: int) -> str:
         return f"{arm}/{settings_key(settings)}/seed{seed}"
 
+    def refresh(self) -> "ResultStore":
+        """Reread results.json (runs other processes saved meanwhile); returns self."""
+        self.runs = self._load()
+        return self
+
     def get(self, arm: str, settings: dict, seed: int) -> dict | None:
         """The metrics of a finished run, or None."""
         run = self.runs.get(self._key(arm, settings, seed))

@@ -1,10 +1,14 @@
-"""Run every (seed, arm) of an experiment that is not finished yet, saving each at once."""
+"""Run every (seed, arm) of an experiment that is not finished yet, saving each at once:
+inline, or as jobs of a launcher (``runners.common.launch``)."""
 import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from tqdm import tqdm
 
+from runners.common.cli import UsageError
+from runners.common.invocation import Invocation
+from runners.common.launch import Job, execute, job_device, jobs_of
 from runners.common.results import ResultStore
 from runners.common.seeding import seed_everything
 
@@ -37,28 +41,55 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {hours}:{minute:02d}:{second:02d}" if hours else f"ETA {minute}:{second:02d}"
 
 
-def run_arms(store: ResultStore, arms: Mapping[str, Arm], seeds: range, threads: int | None) -> dict[str, list[dict]]:
-    """Run the missing (seed, arm) pairs seed by seed, so that an interrupted experiment
-    still has comparable arms; returns arm -> metrics per finished seed, in seed order.
-    The progress bar's ETA weighs each arm by its measured cost (runs of the same arm and
-    settings in results.json, then this command's)."""
-    pending = [(seed, name) for seed in seeds for name, arm in arms.items()
+def run_one(store: ResultStore, name: str, arm: Arm, seed: int, threads: int | None) -> float:
+    """Seed, train and evaluate one run and save it; returns its wall seconds."""
+    seed_everything(seed, threads)
+    start = time.perf_counter()
+    metrics = arm.run(seed)
+    seconds = time.perf_counter() - start
+    store.put(name, arm.settings, seed, metrics, seconds)
+    return seconds
+
+
+def run_arms(store: ResultStore, arms: Mapping[str, Arm], invocation: Invocation) -> dict[str, list[dict]] | None:
+    """Run the missing (seed, arm) pairs of ``invocation.seeds`` where ``invocation.launch``
+    says; returns arm -> metrics per finished seed, in seed order. Inline, seed by seed, so
+    that an interrupted experiment still has comparable arms, with a progress bar whose ETA
+    weighs each arm by its measured cost (runs of the same arm and settings in
+    results.json, then this command's); local or slurm: one job per run. In a job's own
+    process (``launch.job``), only that run, and None: the launching command reports."""
+    if invocation.launch.job is not None:
+        name, seed = invocation.launch.job
+        if name not in arms or seed not in invocation.seeds:
+            raise UsageError(f"--job {name}:{seed}: no such run (arms: {', '.join(arms)}; seeds "
+                             f"{invocation.seeds.start}..{invocation.seeds.stop - 1})")
+        if store.get(name, arms[name].settings, seed) is None:
+            run_one(store, name, arms[name], seed, invocation.threads)
+        return None
+    pending = [(seed, name) for seed in invocation.seeds for name, arm in arms.items()
                if store.get(name, arm.settings, seed) is None]
-    done = len(seeds) * len(arms) - len(pending)
+    done = len(invocation.seeds) * len(arms) - len(pending)
     if done:
         print(f"reusing {done} finished run(s) from {store.path}")
     costs = {name: store.seconds(name, arm.settings) for name, arm in arms.items()}
+    if pending and invocation.launch.launcher != "inline":
+        def is_saved(job: Job) -> bool:
+            return store.refresh().get(job.arm, arms[job.arm].settings, job.seed) is not None
+
+        jobs = jobs_of(pending, invocation.argv, invocation.preset, job_device(invocation.launch, invocation.device),
+                       invocation.threads)
+        print(f"{len(jobs)} job(s), {invocation.launch.launcher} launcher, at most "
+              f"{invocation.launch.jobs or len(jobs)} at once, {invocation.threads or 'all'} thread(s) each; "
+              f"logs in {store.directory / 'jobs'}")
+        execute(jobs, invocation.launch, store.directory / "jobs", invocation.runner, is_saved,
+                lambda names: seconds_left(names, costs))
+        store.refresh()
+        pending = []
     with tqdm(total=len(pending), desc="runs", unit="run", disable=not pending,
               bar_format="{desc}: {n}/{total} |{bar}| {elapsed} elapsed{postfix}") as bar:
         for index, (seed, name) in enumerate(pending):
-            arm = arms[name]
             bar.set_postfix_str(f"{format_eta(seconds_left([n for _, n in pending[index:]], costs))}; "
                                 f"now {name}, seed {seed}")
-            seed_everything(seed, threads)
-            start = time.perf_counter()
-            metrics = arm.run(seed)
-            seconds = time.perf_counter() - start
-            store.put(name, arm.settings, seed, metrics, seconds)
-            costs[name].append(seconds)
+            costs[name].append(run_one(store, name, arms[name], seed, invocation.threads))
             bar.update()
-    return {name: store.finished(name, arm.settings, seeds) for name, arm in arms.items()}
+    return {name: store.finished(name, arm.settings, invocation.seeds) for name, arm in arms.items()}

@@ -89,6 +89,19 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
     assert plan["to_run"] == 2 and plan["device"] == "cpu"
 
 
+def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, capsys):
+    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
+            "--data-dir", str(tmp_path / "data")]
+    runner.main([*argv, "--out", str(tmp_path / "inline")])
+    runner.main([*argv, "--out", str(tmp_path / "local"), "--launcher", "local", "--jobs", "2"])
+    assert "4 job(s), local launcher, at most 2 at once, 1 thread(s) each" in capsys.readouterr().out
+    inline, local = (json.loads((tmp_path / name / "smoke-32images-1epochs" / "results.json").read_text())["runs"]
+                     for name in ("inline", "local"))
+    assert inline.keys() == local.keys() and len(local) == 4
+    assert all(local[key]["metrics"] == inline[key]["metrics"] for key in inline)
+    assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
+
+
 def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, capsys):
     runner.main(["--srn", "--steps", "4", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
                  "--epochs", "3", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--dry-run"])

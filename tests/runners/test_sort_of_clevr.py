@@ -76,6 +76,20 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
         {k: v for k, v in with_srn["metrics"].items() if k not in timings}
 
 
+def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, config, capsys):
+    argv = ["--srn", "--seeds", "2", "--data-dir", str(tmp_path / "data")]
+    run([*argv, "--out", str(tmp_path / "inline")], config)
+    run([*argv, "--out", str(tmp_path / "local"), "--launcher", "local", "--jobs", "2"], config)
+    assert "4 job(s), local launcher, at most 2 at once, 1 thread(s) each" in capsys.readouterr().out
+    inline, local = (json.loads((tmp_path / name / "images2-epochs1" / "results.json").read_text())["runs"]
+                     for name in ("inline", "local"))
+    assert inline.keys() == local.keys() and len(local) == 4
+
+    def numbers(run_):
+        return {key: value for key, value in run_["metrics"].items() if not key.endswith("seconds")}
+    assert all(numbers(local[key]) == numbers(inline[key]) for key in inline)
+
+
 def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys):
     argv = ["--srn", "--steps", "3", "--clutter", "--epochs", "2",
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]

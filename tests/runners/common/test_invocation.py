@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from adapters.contract import RefinerSettings
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments
+from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, parse
 from runners.common.invocation import print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore
 
@@ -20,7 +20,8 @@ def invocation(tmp_path, *argv, **options):
     path.write_text(PRESETS)
     parser = ArgumentParser()
     add_common_arguments(parser, "toy")
-    return resolve("toy", parser.parse_args(["--config", str(path), "--device", "cpu", *argv]), **options)
+    device = [] if "--launcher" in argv else ["--device", "cpu"]
+    return resolve("toy", parse(parser, ["--config", str(path), *device, *argv]), **options)
 
 
 def test_the_preset_less_seeds_threads_and_refiner_is_the_runners_config(tmp_path):
@@ -68,7 +69,7 @@ def test_a_kind_the_presets_do_not_offer_is_a_usage_error(tmp_path):
     (tmp_path / "one.yaml").write_text("smoke: {seeds: 1, refiner: {srn: {steps: 1, inner_lr: 0.1}}}\n")
     parser = ArgumentParser()
     add_common_arguments(parser, "toy")
-    args = parser.parse_args(["--config", str(tmp_path / "one.yaml"), "--preset", "smoke", "--grn", "--device", "cpu"])
+    args = parse(parser, ["--config", str(tmp_path / "one.yaml"), "--preset", "smoke", "--grn", "--device", "cpu"])
     with pytest.raises(UsageError, match="--grn: runners/toy.py has no grn arm .*offers: srn"):
         resolve("toy", args)
 
@@ -84,3 +85,14 @@ def test_plan_is_one_json_document_marking_finished_runs(tmp_path, capsys):
     assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
         ("baseline", 0, False), ("grn", 0, False), ("baseline", 1, False), ("grn", 1, True)]
     assert plan["to_run"] == 3
+
+
+def test_slurm_jobs_get_cuda_with_gpus_and_auto_means_paper(tmp_path):
+    plan = ["--launcher", "slurm", "--partition", "gpu", "--time", "5", "--dry-run"]  # no sbatch needed to plan
+    on_gpus = invocation(tmp_path, *plan, "--gpus-per-job", "1")
+    assert (on_gpus.preset, on_gpus.device, on_gpus.seeds) == ("paper", torch.device("cuda"), range(5))
+    assert on_gpus.launch.slurm.gpus_per_job == 1 and on_gpus.threads == 1
+    on_cpus = invocation(tmp_path, *plan, "--preset", "smoke", "--cpus-per-job", "3")
+    assert (on_cpus.preset, on_cpus.device, on_cpus.threads) == ("smoke", torch.device("cpu"), 3)
+    with pytest.raises(UsageError, match="--device cuda: with --launcher slurm"):
+        invocation(tmp_path, *plan, "--device", "cuda")

@@ -1,8 +1,18 @@
+from pathlib import Path
+
 import pytest
 import torch
 
+from runners.common.cli import UsageError
+from runners.common.invocation import Invocation
+from runners.common.launch import Launch
 from runners.common.runs import Arm, format_eta, run_arms, seconds_left
 from runners.common.results import ResultStore
+
+
+def inline(seeds, launch=Launch()):
+    """An invocation of ``seeds`` seeds on one CPU thread."""
+    return Invocation("toy", "smoke", Path("toy.yaml"), {}, torch.device("cpu"), range(seeds), 1, {}, launch)
 
 
 class Recorder:
@@ -21,16 +31,16 @@ class Recorder:
 def test_runs_every_pair_once_then_reuses(tmp_path):
     baseline, srn = Recorder("baseline"), Recorder("SRN")
     arms = {"baseline": Arm({"k": 1}, baseline), "SRN": Arm({"k": 1, "steps": 10}, srn)}
-    results = run_arms(ResultStore(tmp_path), arms, range(3), threads=1)
+    results = run_arms(ResultStore(tmp_path), arms, inline(3))
     assert baseline.calls == [0, 1, 2] and srn.calls == [0, 1, 2]
     assert [run["seed"] for run in results["SRN"]] == [0, 1, 2]
-    again = run_arms(ResultStore(tmp_path), arms, range(3), threads=1)
+    again = run_arms(ResultStore(tmp_path), arms, inline(3))
     assert baseline.calls == [0, 1, 2] and again == results
 
 
 def test_each_run_is_seeded(tmp_path):
     arms = {"a": Arm({}, Recorder("a")), "b": Arm({}, Recorder("b"))}
-    results = run_arms(ResultStore(tmp_path), arms, range(2), threads=1)
+    results = run_arms(ResultStore(tmp_path), arms, inline(2))
     assert results["a"] == results["b"]  # same seed, same draws
     assert results["a"][0]["draw"] != results["a"][1]["draw"]
 
@@ -39,13 +49,27 @@ def test_interrupt_keeps_finished_runs_and_rerun_resumes(tmp_path):
     flaky = Recorder("SRN", interrupt_at=2)
     arms = {"baseline": Arm({}, Recorder("baseline")), "SRN": Arm({"steps": 10}, flaky)}
     with pytest.raises(KeyboardInterrupt):
-        run_arms(ResultStore(tmp_path), arms, range(2), threads=1)
+        run_arms(ResultStore(tmp_path), arms, inline(2))
     store = ResultStore(tmp_path)
     # seed order: baseline 0, SRN 0, baseline 1, then SRN 1 was interrupted
     assert len(store.finished("baseline", {}, range(2))) == 2 and len(store.finished("SRN", {"steps": 10}, range(2))) == 1
     resumed = {"baseline": Recorder("baseline"), "SRN": Recorder("SRN")}
-    run_arms(store, {name: Arm(arms[name].settings, fn) for name, fn in resumed.items()}, range(2), threads=1)
+    run_arms(store, {name: Arm(arms[name].settings, fn) for name, fn in resumed.items()}, inline(2))
     assert resumed["SRN"].calls == [1] and resumed["baseline"].calls == []
+
+
+def test_a_jobs_process_runs_its_one_run_and_leaves_the_report_to_the_launching_command(tmp_path):
+    baseline, srn = Recorder("baseline"), Recorder("srn")
+    arms = {"baseline": Arm({}, baseline), "srn": Arm({"steps": 10}, srn)}
+    assert run_arms(ResultStore(tmp_path), arms, inline(3, Launch(job=("srn", 1)))) is None
+    assert (baseline.calls, srn.calls) == ([], [1])
+    inline_run = run_arms(ResultStore(tmp_path / "inline"), {"srn": Arm({"steps": 10}, Recorder("srn"))}, inline(3))
+    assert ResultStore(tmp_path).finished("srn", {"steps": 10}, range(3)) == [inline_run["srn"][1]]  # seeded alike
+    run_arms(ResultStore(tmp_path), arms, inline(3, Launch(job=("srn", 1))))
+    assert srn.calls == [1]  # already saved: not run again
+    for job in (("grn", 0), ("srn", 3)):
+        with pytest.raises(UsageError, match="no such run"):
+            run_arms(ResultStore(tmp_path), arms, inline(3, Launch(job=job)))
 
 
 def test_the_eta_weighs_each_arm_by_its_measured_cost():

@@ -1,0 +1,202 @@
+"""runners/common/launch.py: what --launcher and its flags resolve to; jobs through
+submitit's local executor for real (tiny circles runs: a failing job, Ctrl-C); and the
+sbatch script submitit writes for SLURM, up to the cluster (sbatch and srun stand-ins)."""
+import _thread
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import submitit
+import torch
+
+from patches.vendor import PROJECT_ROOT
+from runners import circles
+from runners.common.cli import ArgumentParser, JobsFailed, UsageError, add_common_arguments, parse
+from runners.common.launch import (Job, Launch, SlurmResources, environment, job_environment, jobs_of, resolve_launch,
+                                   run_job, slots, slurm_executor, submit_array)
+from tests.runners.test_circles import write_config
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+SECTION = {"time_min": 90, "gpus_per_job": 1, "cpus_per_job": 4, "mem_gb": 16}
+
+
+def launch_of(*argv, section=SECTION, device=CPU, preset_threads=None, cores=8, gpu_count=0):
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    return resolve_launch(parse(parser, list(argv)), section, device, preset_threads, "toy.yaml", cores, gpu_count)
+
+
+def test_inline_is_the_default_and_keeps_the_threads_of_the_preset():
+    assert launch_of(preset_threads=2) == (Launch(), 2)
+    assert launch_of("--threads", "3", preset_threads=2) == (Launch(), 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--jobs", "2"], "--jobs sets how many runs execute at once: add --launcher local or slurm"),
+    (["--partition", "gpu", "--time", "5"], "--partition, --time set SLURM jobs: add --launcher slurm"),
+    (["--launcher", "local", "--mem", "4"], "--mem set SLURM jobs: add --launcher slurm"),
+    (["--launcher", "slurm", "--jobs-per-gpu", "2"], "--jobs-per-gpu spreads local jobs over GPUs"),
+    (["--launcher", "slurm"], "missing setting(s) partition"),
+    (["--launcher", "slurm", "--partition", "gpu", "--gpus-per-job", "-1"], "must be >= 0"),
+])
+def test_flags_without_their_launcher_or_settings_are_usage_errors(argv, message, slurm_commands):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        launch_of(*argv)
+
+
+@pytest.mark.parametrize("argv", [["--launcher", "nowhere"], ["--launcher", "local", "--jobs", "0"]])
+def test_an_unknown_launcher_or_no_jobs_is_refused(argv):
+    with pytest.raises(UsageError):
+        launch_of(*argv)
+
+
+def test_local_on_cpus_shares_the_cores_between_the_jobs_at_once():
+    assert launch_of("--launcher", "local") == (Launch("local", jobs=8), 1)
+    assert launch_of("--launcher", "local", "--jobs", "2") == (Launch("local", jobs=2), 4)
+    assert launch_of("--launcher", "local", "--jobs", "2", preset_threads=1) == (Launch("local", jobs=2), 1)
+    assert launch_of("--launcher", "local", "--jobs", "3", "--threads", "2")[1] == 2
+    assert slots(Launch("local", jobs=3)) == [None, None, None]
+
+
+def test_local_on_gpus_spreads_the_jobs_over_them():
+    launch, threads = launch_of("--launcher", "local", "--jobs-per-gpu", "2", device=CUDA, gpu_count=2)
+    assert (launch.jobs, launch.gpus, threads) == (4, (0, 1), 2)
+    assert slots(launch) == [0, 1, 0, 1]
+    launch, _ = launch_of("--launcher", "local", "--jobs-per-gpu", "2", "--jobs", "3", device=CUDA, gpu_count=2)
+    assert slots(launch) == [0, 1, 0]
+    launch, _ = launch_of("--launcher", "local", device=torch.device("cuda:1"), gpu_count=2)
+    assert (launch.gpus, slots(launch)) == ((1,), [1])
+
+
+def test_slurm_resources_come_from_the_preset_and_the_flags(slurm_commands):
+    launch, threads = launch_of("--launcher", "slurm", "--partition", "gpu", "--time", "30", "--jobs", "5")
+    assert launch == Launch("slurm", jobs=5, slurm=SlurmResources("gpu", 30, 1, 4, 16)) and threads == 4
+    launch, threads = launch_of("--launcher", "slurm", "--partition", "cpu", "--gpus-per-job", "0", section={
+        "time_min": 60})
+    assert launch.slurm == SlurmResources("cpu", 60, 0, 1, None) and launch.jobs is None and threads == 1
+
+
+def test_a_jobs_own_process_ignores_the_launcher_flags():
+    launch, threads = launch_of("--launcher", "local", "--jobs", "2", "--threads", "1", "--job", "srn, unmasked:3")
+    assert launch == Launch(job=("srn, unmasked", 3)) and threads == 1
+    with pytest.raises(UsageError, match="expected ARM:SEED"):
+        launch_of("--job", "srn")
+
+
+def test_a_job_is_the_command_narrowed_to_its_run():
+    [job] = jobs_of([(3, "srn")], ["--srn", "--preset", "auto"], "paper", "cuda", 2)
+    assert job == Job("srn", 3, ("--srn", "--preset", "auto", "--preset", "paper", "--device", "cuda",
+                                 "--threads", "2", "--job", "srn:3"))
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    args = parse(parser, list(job.argv))  # the later value of a repeated option wins
+    assert (args.preset, args.device, args.threads, args.job) == ("paper", "cuda", 2, ("srn", 3))
+
+
+def test_jobs_carry_the_project_path_and_the_hash_seed(monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    assert job_environment() == {"PYTHONPATH": f"{PROJECT_ROOT}:/elsewhere"}
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    carried = job_environment()
+    assert carried["PYTHONHASHSEED"] == "0"
+    monkeypatch.delenv("PYTHONHASHSEED")
+    with environment(carried):
+        assert os.environ["PYTHONHASHSEED"] == "0" and os.environ["PYTHONPATH"] == carried["PYTHONPATH"]
+    assert "PYTHONHASHSEED" not in os.environ and os.environ["PYTHONPATH"] == "/elsewhere"
+
+
+@pytest.fixture
+def slurm_commands(tmp_path, monkeypatch):
+    """sbatch and srun stand-ins on PATH: sbatch accepts any script as job 4242."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "srun"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 'Submitted batch job 4242'\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_the_sbatch_script_has_the_resources_the_command_and_its_environment(tmp_path, slurm_commands, monkeypatch):
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    folder = tmp_path / "jobs"
+    jobs = jobs_of([(0, "baseline"), (0, "srn")], ["--srn"], "paper", "cuda", 4)
+    executor = slurm_executor(folder, SlurmResources("gpu", 90, 1, 4, 16), 1, "clutrr")
+    handles = submit_array(executor, jobs, "clutrr")
+    assert [handle.job_id for handle in handles] == ["4242_0", "4242_1"]
+    script = (folder / "4242_submission.sh").read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --cpus-per-task=4", "#SBATCH --mem=16GB", "#SBATCH --array=0-1%1",
+                 "#SBATCH --job-name=clutrr", f"export PYTHONPATH={PROJECT_ROOT}", "export PYTHONHASHSEED=0"):
+        assert line in script.splitlines() or any(row.startswith(line) for row in script.splitlines())
+    assert "-m submitit.core._submit" in script.splitlines()[-1]
+    for job, handle in zip(jobs, handles):
+        submission = submitit.core.utils.DelayedSubmission.load(handle.paths.submitted_pickle)
+        assert submission.function is run_job and submission.args == ("clutrr", list(job.argv))
+
+
+def test_slurm_where_there_is_none_is_a_usage_error_except_for_a_dry_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match="--launcher slurm: sbatch and srun not found"):
+        launch_of("--launcher", "slurm", "--partition", "gpu")
+    assert launch_of("--launcher", "slurm", "--partition", "gpu", "--dry-run")[0].slurm.partition == "gpu"
+
+
+@pytest.fixture
+def tiny_argv(tmp_path):
+    config = write_config(tmp_path / "tiny.yaml")
+    return ["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
+            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+
+
+def saved_runs(tmp_path) -> list[tuple[str, int]]:
+    [results] = (tmp_path / "out").glob("*/results.json")
+    return sorted((run["arm"], run["seed"]) for run in json.loads(results.read_text())["runs"].values())
+
+
+def test_a_failed_job_names_its_log_the_others_are_saved_and_a_rerun_redoes_only_it(tmp_path, tiny_argv, capsys):
+    failing = [*tiny_argv, "--launcher", "local", "--jobs", "2", "--inner-lr", "1e39"]  # the SRN arm diverges
+    with pytest.raises(JobsFailed, match="2 of 4 job"):
+        circles.main(failing)
+    output = capsys.readouterr()
+    logs = [line.rsplit("its log: ", 1)[1] for line in output.err.splitlines() if line.startswith("failed: srn, seed")]
+    assert len(logs) == 2 and all("InnerLossNotFinite" in Path(log).read_text() for log in logs)
+    assert saved_runs(tmp_path) == [("baseline", 0), ("baseline", 1)]
+    with pytest.raises(JobsFailed, match="2 of 2 job"):
+        circles.main(failing)
+    assert "reusing 2 finished run(s)" in capsys.readouterr().out
+
+
+def job_processes(folder: Path) -> list[int]:
+    """Processes whose command line names ``folder`` (submitit's controllers and tasks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(folder) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def interrupt_once_running(folder: Path) -> None:
+    """Ctrl-C for this process once a job under ``folder`` has started."""
+    deadline = time.monotonic() + 60
+    while not job_processes(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    _thread.interrupt_main()
+
+
+def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv):
+    folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
+    threading.Thread(target=interrupt_once_running, args=(folder,), daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        circles.main([*tiny_argv, "--images", "3000", "--launcher", "local", "--jobs", "2"])
+    deadline = time.monotonic() + 20
+    while job_processes(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(folder.glob("*_log.err")) and job_processes(folder) == []
