@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
             ratio = "1.00" if name == BASELINE else f"{value / seconds[BASELINE]:.2f}"
             paper = "" if name == BASELINE else PAPER_OVERHEAD[runner]
             rows.append(f"| {runner} | {name} | {value:.4f} | {ratio} | {paper} |")
-        print("\n".join(rows[-len(seconds):]), flush=True)
+        print("\n".join(rows[-len(seconds):]), file=sys.stderr, flush=True)  # as each runner is done
     print(f"\n{args.preset} preset, device {device}, {torch.get_num_threads()} threads, median of {args.repeats} "
           f"rounds:\n\n" + "\n".join(rows))
 
