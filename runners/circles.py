@@ -1,12 +1,13 @@
 """Circles (paper section 2.2, Table 1, Figures 2, 3, 5): can a set generator decompose an
 image into its circles? The baseline G -> F against G -> SRN -> F, same decoder F.
 
-    python runners/circles.py [--srn [--steps R] [--inner-lr LR] [--momentum M] [--hidden H]]
+    python runners/circles.py [--srn [--s0-gradient] [--steps R] [--inner-lr LR] [--momentum M] [--hidden H]]
                               [--epochs E] [--images N] [--preset smoke|paper|auto] [--config FILE]
                               [--seeds N] [--threads N] [--device auto|cpu|cuda|cuda:N]
                               [--data-dir DIR] [--out DIR] [--dry-run]
 
-Trains the baseline (and the SRN arm with --srn) for every seed, prints the share of test
+Trains the baseline (and the SRN arm with --srn; with --s0-gradient also the SRN with
+gradient through S0 into G where the preset detaches S0, as the paper preset does) for every seed, prints the share of test
 images decomposed per number of circles (Table 1's layout) and the test reconstruction
 error, and draws the figures of seed 0 under DIR/<preset>-<images>images-<epochs>epochs/.
 """
@@ -30,6 +31,7 @@ from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.invocation import BASELINE, LABELS, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
@@ -41,6 +43,8 @@ METRICS = [Metric(f"decomposed_{n}", f"{n} circle{'s' if n > 1 else ''}: % decom
            for n in TABLE_COUNTS] + [Metric("reconstruction_error", "test reconstruction error (squared, per image)")]
 PRESENTATION = ("scale", "figure_images", "interpolation_frames", "tsne_radius", "tsne_step")  # not in any run
 REFINER_ONLY = ("curriculum", "detach_initial_set")  # in the refiner arm's runs only
+S0_GRADIENT = "srn-s0-gradient"  # --s0-gradient: the SRN arm with detach_initial_set false
+ARM_LABELS = {**LABELS, S0_GRADIENT: "SRN, gradient to S0"}
 
 
 @dataclass(frozen=True)
@@ -105,18 +109,37 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--images", type=positive_int, default=None,
                         help="training images (default: the preset's; the test set stays the preset's)")
+    parser.add_argument("--s0-gradient", action="store_true",
+                        help=f"with --srn and a preset that detaches S0 (paper): also the arm {S0_GRADIENT}, "
+                             "the SRN with gradient through S0 into G")
     add_common_arguments(parser, RUNNER)
     return parse(parser, argv)
 
 
-def arm_identities(settings: Settings, refiners: Mapping[str, RefinerSettings]) -> dict[str, dict]:
-    """Arm name -> the settings that define its runs: the baseline's, and for each refiner
-    arm those plus the curriculum, detach_initial_set and the refiner's."""
+def arm_models(settings: Settings, refiners: Mapping[str, RefinerSettings],
+               s0_gradient: bool = False) -> dict[str, tuple[Settings, RefinerSettings | None]]:
+    """Arm name -> the settings and refiner its models are built with: the baseline, each
+    refiner arm, and with ``s0_gradient`` the SRN arm with gradient through S0 (UsageError
+    when the SRN arm already has it, or there is no SRN arm)."""
+    arms = {BASELINE: (settings, None), **{kind: (settings, refiner) for kind, refiner in refiners.items()}}
+    if s0_gradient:
+        if "srn" not in refiners:
+            raise UsageError("--s0-gradient is a variant of the SRN arm: add --srn")
+        if not settings.detach_initial_set:
+            raise UsageError("--s0-gradient: this preset's SRN arm already passes gradient to S0 "
+                             "(detach_initial_set: false); it adds an arm only where S0 is detached (paper)")
+        arms[S0_GRADIENT] = (replace(settings, detach_initial_set=False), refiners["srn"])
+    return arms
+
+
+def arm_identity(settings: Settings, refiner: RefinerSettings | None) -> dict:
+    """The settings that define an arm's runs: the baseline's, and for a refiner arm those
+    plus the curriculum, detach_initial_set and the refiner's."""
     values = asdict(settings)
-    baseline = {key: value for key, value in values.items() if key not in PRESENTATION + REFINER_ONLY}
-    refined = {**baseline, **{key: values[key] for key in REFINER_ONLY}}
-    return {BASELINE: baseline, **{kind: {**refined, "refiner": refiner_identity(refiner)}
-                                   for kind, refiner in refiners.items()}}
+    identity = {key: value for key, value in values.items() if key not in PRESENTATION + REFINER_ONLY}
+    if refiner is None:
+        return identity
+    return {**identity, **{key: values[key] for key in REFINER_ONLY}, "refiner": refiner_identity(refiner)}
 
 
 def make_model(settings: Settings, refiner: RefinerSettings | None, device: torch.device) -> CircleAutoencoder:
@@ -152,17 +175,17 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: RefinerSett
     return Arm(identity, run)
 
 
-def load_models(arms: Mapping[str, Arm], settings: Settings, refiners: Mapping[str, RefinerSettings],
+def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings, RefinerSettings | None]],
                 device: torch.device, directory: Path) -> dict[str, CircleAutoencoder]:
-    """Arm name -> its seed-0 model, for those whose checkpoint exists; UsageError for an
-    unreadable one."""
+    """Arm name -> its seed-0 model (``models_of``: arm_models), for those whose checkpoint
+    exists; UsageError for an unreadable one."""
     models = {}
     for name, arm in arms.items():
         path = checkpoint_path(directory, name, arm.settings)
         if not path.exists():
             print(f"no seed-0 model of {name} at {path}: its figures are skipped")
             continue
-        refiner = refiners.get(name)
+        settings, refiner = models_of[name]
         model = make_model(settings, None if refiner is None else replace(refiner, seed=0), device)
         try:
             model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
@@ -173,6 +196,14 @@ def load_models(arms: Mapping[str, Arm], settings: Settings, refiners: Mapping[s
     return models
 
 
+def paper_identities(refiner_kinds: list[str], s0_gradient: bool) -> dict[str, dict]:
+    """The run settings of each arm under the paper preset (configs/circles.yaml)."""
+    flags = [f"--{kind}" for kind in refiner_kinds] + (["--s0-gradient"] if s0_gradient else [])
+    args, paper = paper_invocation(RUNNER, parse_args, flags)
+    settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
+    return {name: arm_identity(*built) for name, built in arm_models(settings, paper.refiners, args.s0_gradient).items()}
+
+
 def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, settings: Settings,
                  directory: Path) -> list[Path]:
     """The figures of the seed-0 models (arm name -> model) under ``directory``; returns
@@ -181,9 +212,9 @@ def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, se
     shown = [int(i) for i in (test_data.counts > 0).nonzero()[0][: settings.figure_images]]
     for name, model in models.items():
         paths.append(directory / f"decomposition_{name}.png")
-        plots.decomposition_grid(model, test_data, shown, paths[-1], LABELS[name])
+        plots.decomposition_grid(model, test_data, shown, paths[-1], ARM_LABELS[name])
     if models:
-        labelled = {LABELS[name]: model for name, model in models.items()}
+        labelled = {ARM_LABELS[name]: model for name, model in models.items()}
         paths.append(directory / "responsibility.png")
         plots.responsibility(labelled, paths[-1], settings.interpolation_frames)
         paths.append(directory / "tsne.png")
@@ -196,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     invocation = resolve(RUNNER, args)
     settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_images": args.images}),
                       f"{invocation.config_path} preset {invocation.preset}")
-    identities = arm_identities(settings, invocation.refiners)
+    models_of = arm_models(settings, invocation.refiners, args.s0_gradient)
+    identities = {name: arm_identity(*built) for name, built in models_of.items()}
     directory = args.out / f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs"
     if args.dry_run:
         print_plan(invocation, ResultStore(directory, create=False), identities, settings)
@@ -217,17 +249,21 @@ def main(argv: list[str] | None = None) -> None:
     except DataError as error:
         raise UsageError(str(error)) from None
 
-    arms = {name: make_arm(name, identity, settings, invocation.refiners.get(name), invocation.device,
-                           train_data, test_data, directory)
-            for name, identity in identities.items()}
+    arms = {name: make_arm(name, identities[name], *models_of[name], invocation.device, train_data, test_data, directory)
+            for name in models_of}
     runs = run_arms(store, arms, invocation)
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
 
-    table = comparison_table({LABELS[name]: metrics for name, metrics in runs.items()}, METRICS,
-                             reference=LABELS[BASELINE], arms_as_rows=False)
+    published = paper_table(RUNNER, "table_1")
+    differing = differences(identities, paper_identities(list(invocation.refiners), args.s0_gradient))
+    labels = {name: ARM_LABELS[name] for name in runs}
+    table = comparison_table({labels[name]: metrics for name, metrics in runs.items()}, METRICS,
+                             reference=ARM_LABELS[BASELINE], arms_as_rows=False,
+                             paper=reference_rows(published, differing, labels))
+    table += "\n\n" + reference_note(published, differing)
     print(table)
-    models = load_models(arms, settings, invocation.refiners, invocation.device, directory)
+    models = load_models(arms, models_of, invocation.device, directory)
     paths = draw_figures(models, test_data, settings, directory)
     command = f"python runners/{RUNNER}.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n\n".join([

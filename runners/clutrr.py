@@ -38,6 +38,7 @@ from runners.common.atomic import atomic_write_text
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.device import use_device
 from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve
+from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
@@ -151,9 +152,19 @@ def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
     return ", ".join(parts)
 
 
+def paper_identities(flags: list[str], upstream_commit: str) -> dict[str, dict]:
+    """The run settings of each arm under the paper preset (configs/clutrr.yaml)."""
+    _, paper = paper_invocation(RUNNER, parse_args, flags)
+    settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
+    return {name: identity(run, settings, upstream_commit)
+            for name, run in arm_runs(settings, paper.refiners, padding_ablation=False).items()}
+
+
 def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: Invocation, upstream_commit: str,
-           per_run: str, seconds: float) -> str:
-    """The Markdown report of ``runs`` (arm label -> metrics per finished seed)."""
+           per_run: str, seconds: float, differing: list[str]) -> str:
+    """The Markdown report of ``runs`` (arm label -> metrics per finished seed), with the
+    paper's numbers as reference rows unless some settings differ from the paper
+    preset's (``differing``; the padding ablation has none)."""
     rows = settings.train_rows or "all 15,083"
     seeds = invocation.seeds
     lines = [
@@ -168,8 +179,12 @@ def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: I
         lines += ["Mean test accuracy (%) on k=2,3,4: at each run's best epoch, at its last epoch; and the best epoch.", "",
                   comparison_table(runs, ABLATION_METRICS, reference)]
     else:
+        published = paper_table(RUNNER, "section_3_3")
+        shown = {name: label for name, label in LABELS.items() if label in runs}
         lines += ["Test accuracy (%) per k at each run's best epoch by mean test accuracy on k=2,3,4 "
-                  "(the paper's selection), and that mean.", "", comparison_table(runs, ACCURACY, reference)]
+                  "(the paper's selection), and that mean.", "",
+                  comparison_table(runs, ACCURACY, reference, paper=reference_rows(published, differing, shown)), "",
+                  reference_note(published, differing)]
     lines += ["", f"Minutes per run (mean over seeds): {per_run}. This command: {seconds / 60:.1f} min."]
     return "\n".join(lines) + "\n"
 
@@ -201,8 +216,10 @@ def main(argv=None) -> None:
     if finished is None:  # this process was one job of a launcher: the launching command reports
         return
     by_label = {label(name): metrics for name, metrics in finished.items()}
+    differing = [] if args.padding_ablation else differences(
+        identities, paper_identities([f"--{kind}" for kind in invocation.refiners], commit))
     text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
-                  time.perf_counter() - start)
+                  time.perf_counter() - start, differing)
     print("\n" + text)
     if args.padding_ablation:
         atomic_write_text(store.directory / "ablation.md", text)

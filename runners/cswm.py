@@ -25,6 +25,7 @@ from patches import vendor
 from runners import cswm_data
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, LABELS, Invocation, print_plan, refiner_identity, resolve
+from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
@@ -158,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes)}\n\n"
+    reference = paper_reference(settings, arms, list(invocation.refiners), upstream.commit)
+    report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes, *reference)}\n\n"
               f"{what_this_is(settings, invocation)}\n")
     print(f"\n{report}")
     store.write_markdown(report)
@@ -182,9 +184,27 @@ def plot_title(settings: Settings, invocation: Invocation) -> str:
             f"{settings.epochs} epochs, {settings.train_episodes} training episodes")
 
 
-def tables(runs: dict[str, list[dict]], eval_episodes: int) -> str:
-    """Table 3's layout (``runs``: display label -> metrics per seed), the eval-set size with
-    its chance levels, and the state spread."""
+def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: list[str],
+                    upstream_commit: str) -> tuple[dict, str]:
+    """The reference rows of Table 3 (NeurIPS version) for this game and K, or none, and
+    the line that says which (or which settings differ from the paper preset's)."""
+    try:
+        published = paper_table(RUNNER, "table_3", "games", settings.env, settings.num_objects)
+    except KeyError:
+        return {}, f"Paper: Table 3 has no {GAME_NAMES[settings.env]} with K={settings.num_objects}."
+    flags = ["--env", settings.env, "--k", str(settings.num_objects), *(f"--{kind}" for kind in refiner_kinds)]
+    _, paper = paper_invocation(RUNNER, parse_args, flags, refiner_defaults=lambda config: {
+        "inner_lr": tuned_inner_lr(config["tuned_inner_lr"], settings.env, settings.num_objects)})
+    paper_settings = frozen(Settings, with_overrides(paper.config, {"env": settings.env, "num_objects": settings.num_objects}),
+                            f"{paper.config_path} preset paper")
+    differing = differences(arms, arm_settings(paper_settings, paper, upstream_commit))
+    return reference_rows(published, differing, {name: LABELS[name] for name in arms}), reference_note(published, differing)
+
+
+def tables(runs: dict[str, list[dict]], eval_episodes: int, paper: dict, paper_note: str) -> str:
+    """Table 3's layout (``runs``: display label -> metrics per seed; ``paper``: reference
+    rows by label, with ``paper_note`` under the table), the eval-set size with its chance
+    levels, and the state spread."""
     samples = sorted({run["samples"] for arm_runs in runs.values() for run in arm_runs})
     chance = ", ".join(f"{n} ranked samples: chance H@1 {100 * h:.2f}, chance MRR {100 * m:.2f}"
                        for n, (h, m) in ((n, chance_levels(n)) for n in samples))
@@ -194,7 +214,9 @@ def tables(runs: dict[str, list[dict]], eval_episodes: int) -> str:
         "",
         "H@1 and MRR in %, mean ± std over seeds; p: Welch's t-test against the baseline.",
         "",
-        comparison_table(runs, RANKING_METRICS, reference=reference),
+        comparison_table(runs, RANKING_METRICS, reference=reference, paper=paper),
+        "",
+        paper_note,
         "",
         "State spread: RMS distance of the evaluation states to their mean (0 = a collapsed encoder, "
         "which eval.py ranks first on every tie).",

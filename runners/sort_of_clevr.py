@@ -27,6 +27,7 @@ from patches import relational_networks  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import use_device  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
@@ -41,9 +42,6 @@ QUESTION_TYPES = [Metric("relational", "Relational", 100), Metric("furthest", "F
                   Metric("non_relational", "Non-relational", 100)]
 ROBUSTNESS = [Metric("robust_synthetic", "Robustness (Synthetic)", 100),
               Metric("robust_dataset", "Robustness (Dataset)", 100)]
-PAPER = ("paper, Table 2 (100,000 images, 50 epochs, 5 trials), RN / RN+SRN: Relational 95.1 / 96.9, "
-         "Furthest 91.4 / 95.9, Closest 93.9 / 94.8, Count 100 / 100, Robustness (Synthetic) 1.5 / 96.7, "
-         "(Dataset) 61.3 / 93.2; RN+SRN evaluated with 0 steps: Furthest 96 -> 63, Closest 95 -> 87, Count 100.")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -131,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset)
+    _, paper = paper_invocation(RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners])
+    differing = differences(arms, arm_settings(frozen(Settings, paper.config, f"{paper.config_path} preset paper"), paper))
+    text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset,
+                  differing)
     print("\n" + text)
     store.write_markdown(text)
     plot_validation(labelled, folder / "validation.png")
@@ -142,17 +143,22 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSettings | None, preset: str,
-           generated_for_dataset: int) -> str:
+           generated_for_dataset: int, differing: list[str]) -> str:
     """Table 2 side by side (``runs``: display label -> metrics per seed), the dropout-off
-    accuracies, the 0-step ablation and the notes."""
+    accuracies, the 0-step ablation and the notes; the paper's numbers as reference rows
+    unless some settings differ from the paper preset's (``differing``)."""
     s, rn, srn = settings, LABELS[BASELINE], LABELS["srn"]
+    table_2, ablation_paper = paper_table(RUNNER, "table_2"), paper_table(RUNNER, "zero_step_ablation")
+    shown = {name: label for name, label in LABELS.items() if label in runs}
     parts = [
         f"## Sort-of-CLEVR, test accuracy (%) at the best validation epoch and robustness (%)\n\n"
         f"{s.train_images} training, {s.validation_images} validation, {s.test_images} test images; "
         f"{s.epochs} epochs; batch {s.batch_size}, Adam lr {s.lr}"
         + (f"; SRN {refiner.steps} inner steps, inner lr {refiner.inner_lr}" if refiner is not None else "")
         + ("; cluttered background" if s.clutter else "") + "\n",
-        comparison_table(runs, QUESTION_TYPES + ROBUSTNESS, reference=rn, arms_as_rows=False),
+        comparison_table(runs, QUESTION_TYPES + ROBUSTNESS, reference=rn, arms_as_rows=False,
+                         paper=reference_rows(table_2, differing, shown)),
+        "\n" + reference_note(table_2, differing),
         "\nAccuracies as the upstream evaluates (its output dropout stays on in eval mode); robustness with "
         "the output dropout off, for both arms.\n",
         "### Test accuracy (%) with the output dropout off\n",
@@ -160,10 +166,13 @@ def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSett
                           for arm, arm_runs in runs.items()}, QUESTION_TYPES, reference=rn, arms_as_rows=False),
     ]
     if runs.get(srn):
-        ablation = {srn: runs[srn], f"{srn}, 0 steps at test": [
-            {m.key: run[f"{m.key}_zero_steps"] for m in QUESTION_TYPES[:4]} for run in runs[srn]]}
+        zero = f"{srn}, 0 steps at test"
+        ablation = {srn: runs[srn], zero: [{m.key: run[f"{m.key}_zero_steps"] for m in QUESTION_TYPES[:4]}
+                                           for run in runs[srn]]}
         parts += [f"\n### Ablation: the {srn} model trained with {refiner.steps} inner steps, evaluated with 0\n",
-                  comparison_table(ablation, QUESTION_TYPES[:4], reference=srn, arms_as_rows=False)]
+                  comparison_table(ablation, QUESTION_TYPES[:4], reference=srn, arms_as_rows=False,
+                                   paper=reference_rows(ablation_paper, differing, {"srn": srn, "srn, 0 steps at test": zero})),
+                  "\n" + reference_note(ablation_paper, differing)]
     seconds = {arm: sum(run["robustness_seconds"] for run in arm_runs) / len(arm_runs)
                for arm, arm_runs in runs.items() if arm_runs}
     parts += [
@@ -176,7 +185,6 @@ def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSett
         "Unrotated Furthest accuracy (%): " + "; ".join(
             f"{arm} synthetic {100 * _mean(r, 'synthetic_unrotated_accuracy'):.1f}, "
             f"dataset {100 * _mean(r, 'dataset_unrotated_accuracy'):.1f}" for arm, r in runs.items() if r) + ".",
-        PAPER,
     ]
     if preset == "smoke":
         parts.append("Smoke preset: it proves that the whole path runs (generation, training, evaluation, "

@@ -6,6 +6,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from runners.common.paper import Reported
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -43,11 +45,14 @@ def comparison_table(
     metrics: Sequence[Metric],
     reference: str = "baseline",
     arms_as_rows: bool = True,
+    paper: Mapping[str, Mapping[str, Reported]] | None = None,
 ) -> str:
     """Markdown table of ``runs`` (arm -> one metrics dict per seed): every cell is
     "mean ± std" over seeds, and for every other arm a p-value line (Welch's t-test
-    against ``reference``). Arms are rows and metrics columns (the layout of the paper's
-    C-SWM and CLUTRR tables), or the transpose (its Sort-of-CLEVR and Circles tables)."""
+    against ``reference``); then a "paper: <arm>" line per arm of ``paper`` (arm ->
+    metric key -> the published number, already in the table's units; "-" where it has
+    none). Arms are rows and metrics columns (the layout of the paper's C-SWM and CLUTRR
+    tables), or the transpose (its Sort-of-CLEVR and Circles tables)."""
     arms = list(runs)
     others = [arm for arm in arms if arm != reference and reference in runs]
 
@@ -61,15 +66,22 @@ def comparison_table(
     def p_cell(arm: str, metric: Metric) -> str:
         return format_p(welch_p([run[metric.key] for run in runs[arm]], [run[metric.key] for run in runs[reference]]))
 
+    def paper_cell(arm: str, metric: Metric) -> str:
+        reported = paper[arm].get(metric.key)
+        return "-" if reported is None else reported.text(metric.digits)
+
+    paper = paper or {}
     names = {arm: f"{arm} (n={len(runs[arm])})" for arm in arms}
     p_names = {arm: f"p, {arm} vs {reference}" for arm in others}
     if arms_as_rows:
         header = ["arm", *(metric.label for metric in metrics)]
         rows = [[names[arm], *(cell(arm, m) for m in metrics)] for arm in arms]
         rows += [[p_names[arm], *(p_cell(arm, m) for m in metrics)] for arm in others]
+        rows += [[f"paper: {arm}", *(paper_cell(arm, m) for m in metrics)] for arm in paper]
     else:
-        header = ["", *(names[arm] for arm in arms), *(p_names[arm] for arm in others)]
-        rows = [[m.label, *(cell(arm, m) for arm in arms), *(p_cell(arm, m) for arm in others)] for m in metrics]
+        header = ["", *(names[arm] for arm in arms), *(p_names[arm] for arm in others), *(f"paper: {arm}" for arm in paper)]
+        rows = [[m.label, *(cell(arm, m) for arm in arms), *(p_cell(arm, m) for arm in others),
+                 *(paper_cell(arm, m) for arm in paper)] for m in metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

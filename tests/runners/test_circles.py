@@ -11,6 +11,7 @@ from adapters.contract import RefinerSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.cli import UsageError
+from runners.common.paper import paper_invocation
 from runners.common.results import settings_key
 from runners.common.seeding import seed_everything
 from runners.common.settings import frozen
@@ -70,6 +71,8 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
     markdown = (directory / "results.md").read_text()
     assert "tiny test scale" in markdown and "| 5 circles: % decomposed |" in markdown
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
+    assert "not comparable: batch_size 16 (paper: 64)" in markdown and "epochs 1 (paper: 100)" in markdown
+    assert "paper: baseline" not in markdown  # no reference rows for a run that is not the paper's
     for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne"):
         assert (directory / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((directory / "models").glob("*-seed0.pt"))) == 2
@@ -102,6 +105,30 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, ca
     assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
 
 
+def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_schedule():
+    _, paper = paper_invocation(runner.RUNNER, runner.parse_args, ["--srn"])
+    settings = frozen(runner.Settings, paper.config, "paper")
+    assert (settings.epochs, settings.detach_initial_set) == (100, True)
+    assert settings.curriculum == runner.Curriculum(epochs=20, steps=10) and paper.refiners["srn"].steps == 20
+    assert paper.refiners["srn"].momentum == 0.5
+
+
+def test_gradient_to_s0_is_a_third_arm_where_the_preset_detaches_s0(tmp_path, capsys):
+    detached = {**TINY, "smoke": {**TINY["smoke"], "detach_initial_set": True}}
+    config = write_config(tmp_path / "detached.yaml", detached)
+    runner.main(["--srn", "--s0-gradient", "--preset", "smoke", "--config", config, "--device", "cpu",
+                 "--out", str(tmp_path / "out"), "--dry-run"])
+    arms = json.loads(capsys.readouterr().out)["arms"]
+    assert list(arms) == ["baseline", "srn", runner.S0_GRADIENT]
+    assert (arms["srn"]["detach_initial_set"], arms[runner.S0_GRADIENT]["detach_initial_set"]) == (True, False)
+    assert {key: value for key, value in arms["srn"].items() if key != "detach_initial_set"} == \
+        {key: value for key, value in arms[runner.S0_GRADIENT].items() if key != "detach_initial_set"}
+    with pytest.raises(UsageError, match="already passes gradient to S0"):
+        runner.arm_models(tiny_settings(), {"srn": RefinerSettings("srn", 2, 0.1)}, s0_gradient=True)
+    with pytest.raises(UsageError, match="add --srn"):
+        runner.arm_models(tiny_settings(detach_initial_set=True), {}, s0_gradient=True)
+
+
 def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, capsys):
     runner.main(["--srn", "--steps", "4", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
                  "--epochs", "3", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--dry-run"])
@@ -121,7 +148,7 @@ def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, caps
 def test_the_baseline_keeps_its_run_identity():
     """The baseline's runs are keyed by the same settings as before the refiner contract, so
     finished results stay reusable."""
-    identity = runner.arm_identities(tiny_settings(), {})["baseline"]
+    identity = runner.arm_identity(tiny_settings(), None)
     assert identity == {
         "data_seed": 0, "train_images": 32, "test_images": 30, "epochs": 1, "set_size": 9, "element_dims": 10,
         "batch_size": 16, "lr": 3.0e-4, "generator_widths": (4, 4, 4, 8), "decoder_widths": (8, 4, 4)}

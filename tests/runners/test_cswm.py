@@ -240,9 +240,10 @@ def test_presets_follow_appendix_e():
                                         "action_dim", "copy_action", "hidden_dim", "seeds",
                                         "train_episodes", "eval_episodes")} == {
         "learning_rate": 1e-4, "epochs": 500, "batch_size": 1024, "encoder": "medium", "embedding_dim": 4,
-        "action_dim": 6, "copy_action": True, "hidden_dim": 512, "seeds": 5,
+        "action_dim": 6, "copy_action": True, "hidden_dim": 512, "seeds": 10,
         "train_episodes": 1000, "eval_episodes": 1000}
     assert paper["refiner"]["srn"]["steps"] == 10 and paper["refiner"]["srn"]["inner_lr"] is None
+    assert paper["refiner"]["srn"]["momentum"] == 0.5  # the official SRN code's inner SGD
     table = paper["tuned_inner_lr"]
     assert [runner.tuned_inner_lr(table, env, k) for env, k in (("pong", 3), ("pong", 5), ("space", 3), ("space", 5))] \
         == [0.045, 0.0025, 0.05, 0.05]

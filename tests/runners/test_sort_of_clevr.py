@@ -54,7 +54,9 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     assert len(checkpoints) == 2 and {name.split("-")[0] for name in checkpoints} == {"baseline", "srn"}
     markdown = (folder / "results.md").read_text()
     for text in ("| Relational |", "| Furthest |", "| Closest |", "| Count |", "| Robustness (Synthetic) |",
-                 "| Robustness (Dataset) |", "p, RN+SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset"):
+                 "| Robustness (Dataset) |", "p, RN+SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset",
+                 "Paper, Table 2: Sort-of-CLEVR performance (NeurIPS 2020 paper, 5 trials): "
+                 "not comparable: ", "refiner.momentum 0.0 (paper: 0.5)"):
         assert text in markdown and text in printed
     assert (folder / "validation.png").stat().st_size > 0 and (folder / "robustness_examples.png").stat().st_size > 0
     assert vendor.changes(relational_networks.checkout()) == []

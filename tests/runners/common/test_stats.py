@@ -2,6 +2,7 @@ import math
 
 from scipy import stats as scipy_stats
 
+from runners.common.paper import Reported
 from runners.common.stats import Metric, comparison_table, format_p, mean_std, welch_p
 
 BASELINE = [0.50, 0.60, 0.55, 0.52]
@@ -38,3 +39,13 @@ def test_table_columns_are_arms():
     table = comparison_table(runs, [Metric("acc", "Relational", 100)], arms_as_rows=False).splitlines()
     assert table[0] == "|  | baseline (n=2) | SRN (n=1) | GRN (n=0) | p, SRN vs baseline | p, GRN vs baseline |"
     assert table[2] == "| Relational | 85.0 ± 7.1 | 95.0 ± 0.0 | - | n/a | n/a |"
+
+
+def test_published_numbers_are_reference_lines_in_the_tables_units():
+    runs = {"RN": [{"acc": 0.9, "count": 0.5}], "RN+SRN": [{"acc": 0.95, "count": 0.6}]}
+    paper = {"RN": {"acc": Reported(95.1, 0.4)}, "RN+SRN": {"acc": Reported(96.9, None)}}
+    metrics = [Metric("acc", "Relational", 100), Metric("count", "Count", 100)]
+    rows = comparison_table(runs, metrics, reference="RN", paper=paper).splitlines()
+    assert rows[-2:] == ["| paper: RN | 95.1 ± 0.4 | - |", "| paper: RN+SRN | 96.9 | - |"]
+    columns = comparison_table(runs, metrics, reference="RN", arms_as_rows=False, paper=paper).splitlines()
+    assert columns[0].endswith("| paper: RN | paper: RN+SRN |") and columns[2].endswith("| 95.1 ± 0.4 | 96.9 |")
