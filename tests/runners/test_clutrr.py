@@ -72,6 +72,7 @@ def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
     assert refiners["srn"]["hidden"] == 512 and refiners["grn"]["hidden"] == 256 and refiners["grn"]["steps"] == 10
     table = (folder / "results.md").read_text()
     assert "| RN (n=1) |" in table and "| p, RN + GRN vs RN |" in table and "k=10" in table
+    assert "(NeurIPS 2020 paper, 5 trials): not comparable: " in table and "epochs 1 (paper: 51)" in table
     assert table.split("\n# ")[0] in result.stdout
     assert (folder / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG" and (folder / "curves.png").stat().st_size > 0
     assert vendor.changes(vendor.checkout(NAME)) == []

@@ -100,6 +100,7 @@ def test_prints_table_3_layout_with_eval_size_and_spread(experiment):
     assert table[2].startswith("| baseline (n=2) |") and table[3].startswith("| SRN (n=2) |")
     assert table[4].startswith("| p, SRN vs baseline |") and table[4].count("|") == 8
     assert "| state spread |" in output
+    assert "Paper: Table 3 has no Space Invaders with K=2." in output and "| paper: " not in output
     assert (folder / "results.md").read_text().strip() in output
     assert (folder / "results.png").stat().st_size > 0
 
