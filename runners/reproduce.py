@@ -173,13 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         (["--partition", args.partition] if args.partition else [])
     chosen = [part for part in parts(args.preset, args.clutrr_data) if part.runner in args.only]
     report = [f"# Reproduction: preset {args.preset}", ""]
-    plans, timings, commands = {}, {}, {}
+    plans, timings, argvs, commands = {}, {}, {}, {}
     for part in chosen:
         runner_argv = [*part.argv, "--preset", args.preset, "--out", str(args.out / part.runner),
                        "--data-dir", str(args.data_dir)]
         if args.configs != CONFIG_DIR:
             runner_argv += ["--config", str(args.configs / f"{part.runner}.yaml")]
-        commands[part.title] = f"python runners/{part.runner}.py " + shlex.join([*runner_argv, *launch])
+        argvs[part.title] = [*runner_argv, *launch]
+        commands[part.title] = f"python runners/{part.runner}.py " + shlex.join(argvs[part.title])
         plans[part.title] = plan_of(part, runner_argv)
     if args.dry_run:
         print(json.dumps({title: {"command": commands[title], **plan} for title, plan in plans.items()}, indent=1))
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
             if plan["to_run"]:
                 began = time.perf_counter()
                 print(f"\n=== {part.title}: {command}", flush=True)
-                RUNNERS[part.runner].main([*shlex.split(command)[2:]])
+                RUNNERS[part.runner].main(argvs[part.title])
                 done_commands[command] = time.perf_counter() - began
             else:
                 done_commands[command] = None
