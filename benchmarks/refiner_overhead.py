@@ -40,7 +40,7 @@ from runners import circles_data, clutrr_data, cswm_data  # noqa: E402
 from runners.circles_train import to_float, train_step  # noqa: E402
 from runners.common.cli import DATA_DIR, main_guard  # noqa: E402
 from runners.common.device import resolve_device  # noqa: E402
-from runners.common.invocation import BASELINE, resolve  # noqa: E402
+from runners.common.invocation import BASELINE, preset_invocation  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
 from runners.sort_of_clevr_data import generate  # noqa: E402
 from runners.sort_of_clevr_scenes import SortOfClevr  # noqa: E402
@@ -51,19 +51,15 @@ RUNNERS = tuple(PAPER_OVERHEAD)
 Steps = dict[str, Callable[[], object]]  # arm name -> one training step
 
 
-def invocation_of(runner, preset: str, device: torch.device, *extra: str):
-    """The runner's own resolution of ``--preset preset`` with every refiner arm it offers."""
+def invocation_of(runner, preset: str, *extra: str, **options):
+    """The runner's own resolution of ``preset`` with every refiner arm it offers."""
     kinds = {"clutrr": ["--srn", "--grn"]}.get(runner.RUNNER, ["--srn"])
-    args = runner.parse_args(["--preset", preset, "--device", str(device), *kinds, *extra])
-    if runner is cswm:
-        return args, resolve(cswm.RUNNER, args, refiner_defaults=lambda config: {
-            "inner_lr": cswm.tuned_inner_lr(config["tuned_inner_lr"], args.env, args.k)})
-    return args, resolve(runner.RUNNER, args)
+    return preset_invocation(runner.RUNNER, runner.parse_args, preset, [*kinds, *extra], **options)
 
 
 def sort_of_clevr_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str) -> Steps:
     """RN(args).train_ on a batch of relational questions of generated images."""
-    _, invocation = invocation_of(sort_of_clevr, preset, device)
+    _, invocation = invocation_of(sort_of_clevr, preset)
     settings = frozen(sort_of_clevr.Settings, invocation.config, "sort_of_clevr preset")
     upstream = relational_networks.checkout()
     split = generate(SortOfClevr(upstream), -(-settings.batch_size // 10), seed=0)
@@ -81,7 +77,7 @@ def sort_of_clevr_steps(preset: str, device: torch.device, data_dir: Path, clutr
 
 def circles_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str) -> Steps:
     """The autoencoder's training step on a batch of generated circles images."""
-    _, invocation = invocation_of(circles, preset, device)
+    _, invocation = invocation_of(circles, preset)
     settings = frozen(circles.Settings, invocation.config, "circles preset")
     batch = to_float(torch.from_numpy(circles_data.generate(0, "train", settings.batch_size).images), device)
     steps = {}
@@ -97,7 +93,8 @@ def circles_steps(preset: str, device: torch.device, data_dir: Path, clutrr_sour
 def cswm_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str) -> Steps:
     """ContrastiveSWM.contrastive_loss + Adam, as train.py steps them, on a batch of the
     Space Invaders training set (K=3)."""
-    args, invocation = invocation_of(cswm, preset, device, "--env", "space", "--k", "3")
+    args, invocation = invocation_of(cswm, preset, "--env", "space", "--k", "3",
+                                     refiner_defaults=cswm.tuned_refiner("space", 3))
     settings = frozen(cswm.Settings, with_overrides(invocation.config, {"env": args.env, "num_objects": args.k}),
                       "cswm preset")
     upstream = vendor.checkout(cswm_adapter.UPSTREAM)
@@ -131,7 +128,7 @@ def cswm_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source:
 def clutrr_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str) -> Steps:
     """Trainer.batchLoss + the upstream's optimisers, as run_experiment steps them, on the
     first batch of the training stories."""
-    _, invocation = invocation_of(clutrr, preset, device)
+    _, invocation = invocation_of(clutrr, preset)
     settings = frozen(clutrr.Settings, invocation.config, "clutrr preset")
     dataset = clutrr_data.ensure_dataset(clutrr_source, data_dir)
     folder = clutrr_data.training_subset(dataset, settings.train_rows)

@@ -30,8 +30,8 @@ from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa:
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
-from runners.common.invocation import BASELINE, LABELS, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.invocation import BASELINE, LABELS, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
@@ -199,7 +199,7 @@ def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings,
 def paper_identities(refiner_kinds: list[str], s0_gradient: bool) -> dict[str, dict]:
     """The run settings of each arm under the paper preset (configs/circles.yaml)."""
     flags = [f"--{kind}" for kind in refiner_kinds] + (["--s0-gradient"] if s0_gradient else [])
-    args, paper = paper_invocation(RUNNER, parse_args, flags)
+    args, paper = preset_invocation(RUNNER, parse_args, "paper", flags)
     settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
     return {name: arm_identity(*built) for name, built in arm_models(settings, paper.refiners, args.s0_gradient).items()}
 

@@ -37,8 +37,8 @@ from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.device import use_device
-from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve
-from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows
+from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve
+from runners.common.paper import differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
@@ -154,7 +154,7 @@ def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
 
 def paper_identities(flags: list[str], upstream_commit: str) -> dict[str, dict]:
     """The run settings of each arm under the paper preset (configs/clutrr.yaml)."""
-    _, paper = paper_invocation(RUNNER, parse_args, flags)
+    _, paper = preset_invocation(RUNNER, parse_args, "paper", flags)
     settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
     return {name: identity(run, settings, upstream_commit)
             for name, run in arm_runs(settings, paper.refiners, padding_ablation=False).items()}

@@ -20,12 +20,13 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 import argparse
 import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 from patches import vendor
 from runners import cswm_data
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
-from runners.common.invocation import BASELINE, LABELS, Invocation, print_plan, refiner_identity, resolve
-from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows
+from runners.common.invocation import BASELINE, LABELS, Invocation, preset_invocation, print_plan, refiner_identity, resolve
+from runners.common.paper import differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
@@ -97,6 +98,12 @@ def tuned_inner_lr(table: dict, env: str, k: int) -> float:
     return float(value)
 
 
+def tuned_refiner(env: str, k: int) -> Callable[[dict], dict]:
+    """``resolve``'s refiner_defaults: appendix E's inner learning rate for the game and K
+    (a preset's ``tuned_inner_lr``) where the preset leaves the SRN's null."""
+    return lambda config: {"inner_lr": tuned_inner_lr(config["tuned_inner_lr"], env, k)}
+
+
 def chance_levels(samples: int) -> tuple[float, float]:
     """H@1 and MRR of a random ranking of ``samples`` candidates (eval.py ranks each
     sample's true next state among the ``samples`` predictions)."""
@@ -125,8 +132,7 @@ def describe(settings: Settings, invocation: Invocation) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    invocation = resolve(RUNNER, args, refiner_defaults=lambda config: {
-        "inner_lr": tuned_inner_lr(config["tuned_inner_lr"], args.env, args.k)})
+    invocation = resolve(RUNNER, args, refiner_defaults=tuned_refiner(args.env, args.k))
     overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
     settings = frozen(Settings, with_overrides(invocation.config, overrides),
                       f"{invocation.config_path} preset {invocation.preset}")
@@ -193,8 +199,8 @@ def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: li
     except KeyError:
         return {}, f"Paper: Table 3 has no {GAME_NAMES[settings.env]} with K={settings.num_objects}."
     flags = ["--env", settings.env, "--k", str(settings.num_objects), *(f"--{kind}" for kind in refiner_kinds)]
-    _, paper = paper_invocation(RUNNER, parse_args, flags, refiner_defaults=lambda config: {
-        "inner_lr": tuned_inner_lr(config["tuned_inner_lr"], settings.env, settings.num_objects)})
+    _, paper = preset_invocation(RUNNER, parse_args, "paper", flags,
+                                 refiner_defaults=tuned_refiner(settings.env, settings.num_objects))
     paper_settings = frozen(Settings, with_overrides(paper.config, {"env": settings.env, "num_objects": settings.num_objects}),
                             f"{paper.config_path} preset paper")
     differing = differences(arms, arm_settings(paper_settings, paper, upstream_commit))

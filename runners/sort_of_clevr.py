@@ -26,8 +26,8 @@ from adapters.contract import RefinerSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import use_device  # noqa: E402
-from runners.common.invocation import BASELINE, Invocation, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import differences, paper_invocation, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
     labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    _, paper = paper_invocation(RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners])
-    differing = differences(arms, arm_settings(frozen(Settings, paper.config, f"{paper.config_path} preset paper"), paper))
+    differing = differences(arms, paper_identities(list(invocation.refiners)))
     text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset,
                   differing)
     print("\n" + text)
@@ -140,6 +139,12 @@ def main(argv: list[str] | None = None) -> None:
                              folder / "robustness_examples.png")
     print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'validation.png'}, "
           f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
+
+
+def paper_identities(refiner_kinds: list[str]) -> dict[str, dict]:
+    """The run settings of each arm under the paper preset (configs/sort_of_clevr.yaml)."""
+    _, paper = preset_invocation(RUNNER, parse_args, "paper", [f"--{kind}" for kind in refiner_kinds])
+    return arm_settings(frozen(Settings, paper.config, f"{paper.config_path} preset paper"), paper)
 
 
 def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSettings | None, preset: str,

@@ -1,6 +1,7 @@
 """What every runner resolves first, the same way: device, preset, presets file, seeds,
-threads, the refiner arms and where the runs execute (``resolve``); and ``--dry-run``
-(``print_plan``)."""
+threads, the refiner arms and where the runs execute (``resolve``); the same for a
+named preset, e.g. the paper's to compare a run's settings with (``preset_invocation``); and
+``--dry-run`` (``print_plan``)."""
 import argparse
 import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -96,6 +97,16 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
         refiners[kind] = frozen(RefinerSettings, {"kind": kind, **values}, f"{path} refiner.{kind} (with the flags)")
     return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners, launch,
                       tuple(args.argv))
+
+
+def preset_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Namespace], preset: str,
+                      flags: list[str], **options: Any) -> tuple[argparse.Namespace, Invocation]:
+    """The arguments and invocation of ``preset`` of the project's configs/<runner>.yaml
+    with ``flags`` (those that choose the table, e.g. --env space --k 3, and the refiner
+    arms), as the runner resolves them (``parse_args``; ``options`` go to ``resolve``);
+    the paper preset's is what a run's settings are compared with."""
+    args = parse_args(["--preset", preset, "--device", "cpu", *flags])
+    return args, resolve(runner, args, **options)
 
 
 def refiner_identity(settings: RefinerSettings) -> dict:

@@ -1,13 +1,11 @@
 """The paper's published numbers (configs/paper_numbers.yaml, each with its source) as
 reference rows of a runner's tables, shown only when the run's settings are the paper
-preset's; otherwise a line says which settings differ."""
-import argparse
+preset's (``invocation.preset_invocation``); otherwise a line says which settings differ."""
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
-from runners.common.invocation import Invocation, resolve
 from runners.common.presets import CONFIG_DIR
 
 NUMBERS_FILE = CONFIG_DIR / "paper_numbers.yaml"
@@ -94,12 +92,3 @@ def reference_rows(table: PaperTable, differing: list[str], labels: Mapping[str,
     if differing:
         return {}
     return {labels[arm]: metrics for arm, metrics in table.arms.items() if arm in labels}
-
-
-def paper_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Namespace], flags: list[str],
-                     **options: Any) -> tuple[argparse.Namespace, Invocation]:
-    """The arguments and invocation of the paper preset of the project's
-    configs/<runner>.yaml with ``flags`` (those that choose the table, e.g. --env space
-    --k 3, and the refiner arms); ``options`` go to ``resolve``."""
-    args = parse_args(["--preset", "paper", "--device", "cpu", *flags])
-    return args, resolve(runner, args, **options)

@@ -48,8 +48,12 @@ def test_masked_refinement_equals_refining_the_set_padded_to_20(kind, inner_lr):
         else:
             short = refiner(objects, z, torch.ones(len(z), s, s), real)[0]
             long = refiner(padded, z, torch.ones(len(z), 20, 20), mask)[0]
-    assert not torch.allclose(short, objects)  # it refines
-    assert torch.allclose(long[:, :s], short, atol=1e-6)
+    refinement = (short - objects).abs().max()
+    assert refinement > 1e-4  # it refines
+    # the same function: bit for bit on most batches, on some within float32 noise of the
+    # inner steps (seen: 1e-5 against a refinement of 1.5e-3); unmasked pads would move it
+    # by as much as the refinement itself
+    assert (long[:, :s] - short).abs().max() < 0.02 * refinement
     assert torch.equal(long[:, s:], torch.zeros_like(long[:, s:]))
     assert torch.equal(long[:, :s][~real], objects[~real])  # the upstream's own zero rows too
 

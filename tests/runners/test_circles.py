@@ -11,7 +11,7 @@ from adapters.contract import RefinerSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.cli import UsageError
-from runners.common.paper import paper_invocation
+from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key
 from runners.common.seeding import seed_everything
 from runners.common.settings import frozen
@@ -106,7 +106,7 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, ca
 
 
 def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_schedule():
-    _, paper = paper_invocation(runner.RUNNER, runner.parse_args, ["--srn"])
+    _, paper = preset_invocation(runner.RUNNER, runner.parse_args, "paper", ["--srn"])
     settings = frozen(runner.Settings, paper.config, "paper")
     assert (settings.epochs, settings.detach_initial_set) == (100, True)
     assert settings.curriculum == runner.Curriculum(epochs=20, steps=10) and paper.refiners["srn"].steps == 20

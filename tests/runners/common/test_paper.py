@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from runners import circles, clutrr, cswm, sort_of_clevr
-from runners.common.paper import (NUMBERS_FILE, Reported, differences, flattened, paper_invocation, paper_table,
-                                  reference_note, reference_rows)
+from runners.common.invocation import preset_invocation
+from runners.common.paper import NUMBERS_FILE, Reported, differences, flattened, paper_table, reference_note, reference_rows
 
 
 def test_every_published_value_is_a_mean_and_a_std_with_a_source():
@@ -34,6 +34,9 @@ def test_tables_are_read_with_their_source(runner, path, arm, key, value):
     table = paper_table(runner, *path)
     assert table.arms[arm][key] == value
     assert table.trials in (None, 5, 10) and table.citation.startswith(table.name)
+
+
+def test_a_table_the_paper_lacks_is_a_key_error():
     with pytest.raises(KeyError):
         paper_table("cswm", "table_3", "games", "space", 2)  # no K=2 in the paper
 
@@ -53,6 +56,6 @@ def test_differences_name_each_setting_once_with_the_papers_value():
 @pytest.mark.parametrize("runner, flags", [(circles, ["--srn"]), (sort_of_clevr, ["--srn"]),
                                            (clutrr, ["--srn", "--grn"]), (cswm, ["--env", "space", "--k", "3", "--srn"])])
 def test_the_paper_presets_run_the_official_inner_momentum(runner, flags):
-    options = {} if runner is not cswm else {"refiner_defaults": lambda config: {"inner_lr": 0.05}}
-    _, paper = paper_invocation(runner.RUNNER, runner.parse_args, flags, **options)
+    options = {} if runner is not cswm else {"refiner_defaults": cswm.tuned_refiner("space", 3)}
+    _, paper = preset_invocation(runner.RUNNER, runner.parse_args, "paper", flags, **options)
     assert paper.preset == "paper" and {refiner.momentum for refiner in paper.refiners.values()} == {0.5}
