@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
             runner_argv += ["--config", str(args.configs / f"{part.runner}.yaml")]
         argvs[part.title] = [*runner_argv, *launch]
         commands[part.title] = f"python runners/{part.runner}.py " + shlex.join(argvs[part.title])
-        plans[part.title] = plan_of(part, runner_argv)
+        plans[part.title] = plan_of(part, argvs[part.title])
     if args.dry_run:
         print(json.dumps({title: {"command": commands[title], **plan} for title, plan in plans.items()}, indent=1))
         return

@@ -32,6 +32,14 @@ def test_the_dry_run_lists_every_table_of_the_paper(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_the_dry_run_shows_the_launch_each_part_will_use(tmp_path, capsys):
+    reproduce.main(["--preset", "smoke", "--out", str(tmp_path / "out"), "--clutrr-data", "data.zip",
+                    "--launcher", "local", "--jobs", "3", "--dry-run"])
+    plans = json.loads(capsys.readouterr().out)
+    assert {(plan["launch"]["launcher"], plan["launch"]["jobs"]) for plan in plans.values()} == {("local", 3)}
+    assert all(plan["command"].endswith("--launcher local --jobs 3") for plan in plans.values())
+
+
 def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path, tiny_configs, capsys):
     argv = ["--preset", "smoke", "--only", "circles", "sort_of_clevr", "--configs", str(tiny_configs),
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]

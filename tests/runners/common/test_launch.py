@@ -4,6 +4,7 @@ sbatch script submitit writes for SLURM, up to the cluster (sbatch and srun stan
 import _thread
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -183,15 +184,28 @@ def job_processes(folder: Path) -> list[int]:
 
 
 def interrupt_once_running(folder: Path) -> None:
-    """Ctrl-C for this process once a job under ``folder`` has started."""
-    deadline = time.monotonic() + 60
-    while not job_processes(folder) and time.monotonic() < deadline:
+    """Ctrl-C for this process once a job under ``folder`` has started, and never before
+    (a Ctrl-C while the data are generated would not test the jobs' cancelling)."""
+    deadline = time.monotonic() + 600  # a loaded machine generates the data slowly
+    while not job_processes(folder):
+        if time.monotonic() > deadline:
+            return
         time.sleep(0.1)
     time.sleep(1.0)
     _thread.interrupt_main()
 
 
-def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv):
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here as in a terminal, also where the tests were
+    started with SIGINT ignored (in the background of a shell without job control), which
+    would make ``_thread.interrupt_main`` do nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
     folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
     threading.Thread(target=interrupt_once_running, args=(folder,), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
