@@ -72,11 +72,13 @@ class RefinerSettings:
 @contextlib.contextmanager
 def refiner_rng(seed: int) -> Iterator[None]:
     """Within the block torch's CPU generator is seeded with ``seed``; afterwards it is back
-    where it was, as if the block had drawn nothing."""
+    where it was, as if the block had drawn nothing. Only the CPU generator is forked, so
+    only it is seeded: the CUDA generators are never touched (``torch.manual_seed`` would
+    re-seed them, and the fork would not restore them)."""
     if seed is None:
         raise ValueError("the refiner's seed is not set: RefinerSettings(..., seed=<the run's seed>)")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)
         yield
 
 

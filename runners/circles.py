@@ -30,11 +30,12 @@ from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa:
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
+from runners.common.device import device_here  # noqa: E402
 from runners.common.invocation import BASELINE, LABELS, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
-from runners.common.settings import frozen, with_overrides  # noqa: E402
+from runners.common.settings import Checked, Count, Index, Positive, Range, frozen, with_overrides  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 
 RUNNER = "circles"
@@ -48,18 +49,12 @@ ARM_LABELS = {**LABELS, S0_GRADIENT: "SRN, gradient to S0"}
 
 
 @dataclass(frozen=True)
-class Curriculum:
+class Curriculum(Checked):
     """The refiner's inner steps while it trains: the first ``epochs`` epochs take ``steps``,
     later ones the refiner's own (the official code: 10, then 20 from the 21st epoch on)."""
 
-    epochs: int
-    steps: int
-
-    def __post_init__(self):
-        for name in ("epochs", "steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"curriculum {name} must be an integer >= 0, got {value!r}")
+    epochs: Index
+    steps: Index
 
     def steps_at(self, epoch: int, steps: int) -> int:
         """The inner steps at ``epoch`` (0-based) of a refiner of ``steps`` steps."""
@@ -67,37 +62,38 @@ class Curriculum:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Checked):
     """The runner's keys of a preset (configs/circles.yaml says what each does); the
     curriculum is given as {epochs: E, steps: S}."""
 
-    data_seed: int
-    train_images: int
-    test_images: int
-    epochs: int
-    set_size: int
-    element_dims: int
-    batch_size: int
-    lr: float
+    data_seed: Index
+    train_images: Count
+    test_images: Count
+    epochs: Count
+    set_size: Count
+    element_dims: Count
+    batch_size: Count
+    lr: Positive
     generator_widths: tuple[int, int, int, int]
     decoder_widths: tuple[int, int, int]
     curriculum: Curriculum
     detach_initial_set: bool
-    figure_images: int
-    interpolation_frames: int
-    tsne_radius: int
-    tsne_step: int
+    figure_images: Index
+    interpolation_frames: Count
+    tsne_radius: Count
+    tsne_step: Count
     scale: str = ""
 
     def __post_init__(self):
+        super().__post_init__()
         if not isinstance(self.curriculum, Curriculum):
             if not isinstance(self.curriculum, Mapping) or set(self.curriculum) != {"epochs", "steps"}:
                 raise ValueError(f"curriculum must be {{epochs: E, steps: S}}, got {self.curriculum!r}")
             object.__setattr__(self, "curriculum", Curriculum(**self.curriculum))
         for name, size in (("generator_widths", 4), ("decoder_widths", 3)):
             widths = tuple(getattr(self, name))
-            if len(widths) != size:
-                raise ValueError(f"{name} must list {size} widths, got {list(widths)}")
+            if len(widths) != size or any(Range(int, 1).problem(name, width) for width in widths):
+                raise ValueError(f"{name} must list {size} widths, each an integer >= 1, got {list(widths)}")
             object.__setattr__(self, name, widths)
         if self.train_images < self.batch_size:
             raise ValueError(f"train_images (--images) must be at least the batch size ({self.batch_size}), "
@@ -263,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                              paper=reference_rows(published, differing, labels))
     table += "\n\n" + reference_note(published, differing)
     print(table)
-    models = load_models(arms, models_of, invocation.device, directory)
+    models = load_models(arms, models_of, device_here(invocation.device), directory)
     paths = draw_figures(models, test_data, settings, directory)
     command = f"python runners/{RUNNER}.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n\n".join([

@@ -34,7 +34,8 @@ def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_siz
     batches (the last, incomplete batch dropped; ``generator`` shuffles). The loss is the
     squared error summed over pixels and the batch. ``inner_steps``: epoch (0-based) -> the
     refiner's inner steps in it (None: the refiner's own throughout); the model keeps those
-    of the last epoch. Returns the mean loss per image of each epoch."""
+    of the last epoch. Returns the mean loss per image of each epoch, read from the device
+    once per epoch (the bar shows it then)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = len(images) // batch_size
     history = []
@@ -44,14 +45,14 @@ def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_siz
             if model.refiner is not None and inner_steps is not None:
                 model.refiner.steps = inner_steps(epoch)
             order = torch.randperm(len(images), generator=generator)
-            total = 0.0
+            total = torch.zeros((), dtype=torch.float64, device=model.device)
             for b in range(batches):
                 loss = train_step(model, optimizer, to_float(images[order[b * batch_size:(b + 1) * batch_size]],
                                                              model.device))
-                total += loss.item()
+                total += loss.detach()  # float32 losses summed in float64, as Python floats would be
                 bar.update()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item() / batch_size:.1f}")
-            history.append(total / (batches * batch_size))
+            history.append(total.item() / (batches * batch_size))
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1]:.1f}")
     return history
 
 

@@ -36,16 +36,16 @@ from runners import clutrr_data, clutrr_plots
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
-from runners.common.device import use_device
 from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve
 from runners.common.paper import differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
-from runners.common.settings import frozen, with_overrides
+from runners.common.settings import Checked, Count, Fraction, NonNegative, frozen, with_overrides
 from runners.common.stats import Metric, comparison_table
 
 RUNNER = "clutrr"
 HASH_SEED = "0"  # the upstream maps entities through the iteration order of sets of names
+JOB_ENVIRONMENT = {"PYTHONHASHSEED": HASH_SEED}  # a job's process runs the upstream too (runners.common.launch)
 LABELS = {BASELINE: "RN", "srn": "RN + SRN", "grn": "RN + GRN"}  # arm name -> label in tables and plots
 ABLATION = (  # the SRN arms of --padding-ablation: (name suffix, steps (None: the refiner's), padding)
     ("pad20 r=0, unmasked", 0, "naive"),
@@ -73,26 +73,24 @@ def parse_args(argv):
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Checked):
     """The preset's CLUTRR settings (with --epochs, --train-rows): ``epochs`` training
     epochs on ``train_rows`` stories (None: all 15,083); the LSTM's ``encoder_dropout``;
     the l2 penalty of the baseline and SRN arms (``l2``) and of the GRN arm (``grn_l2``);
     the refiners' ``set_size`` and ``padding`` (adapters.clutrr)."""
 
-    epochs: int
-    train_rows: int | None
-    encoder_dropout: float
-    l2: float
-    grn_l2: float
-    set_size: int
+    epochs: Count
+    train_rows: Count | None
+    encoder_dropout: Fraction
+    l2: NonNegative
+    grn_l2: NonNegative
+    set_size: Count
     padding: str
 
     def __post_init__(self):
+        super().__post_init__()
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
-        for name in ("epochs", "set_size") + (("train_rows",) if self.train_rows is not None else ()):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.train_rows is not None and self.train_rows > clutrr_data.TRAIN_STORIES:
             raise ValueError(f"train_rows (--train-rows) must be in 1..{clutrr_data.TRAIN_STORIES} "
                              f"(the stories of {clutrr_data.TRAIN_FILE}), got {self.train_rows}")
@@ -145,8 +143,7 @@ def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
     """"RN 3.1, RN + SRN 4.2": mean wall minutes of a finished run per arm."""
     parts = []
     for name, arm in arms.items():
-        seconds = [run["seconds"] for run in store.runs.values()
-                   if run["arm"] == name and settings_key(run["settings"]) == settings_key(arm.settings)]
+        seconds = store.seconds(name, arm.settings)
         if seconds:
             parts.append(f"{label(name)} {np.mean(seconds) / 60:.1f}")
     return ", ".join(parts)
@@ -209,7 +206,6 @@ def main(argv=None) -> None:
     data_name = clutrr_data.training_subset(dataset, settings.train_rows).name
     root = clutrr_data.upstream_root(args.data_dir)
     prepare_dictionary(root, data_name, store.directory / "upstream")
-    use_device(invocation.device)
     arms = {name: make_arm(name, run, identities[name], root, store.directory / "upstream", str(invocation.device))
             for name, run in runs.items()}
     finished = run_arms(store, arms, invocation)

@@ -29,7 +29,7 @@ from runners.common.invocation import BASELINE, LABELS, Invocation, preset_invoc
 from runners.common.paper import differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
-from runners.common.settings import frozen, with_overrides
+from runners.common.settings import Count, frozen, with_overrides
 from runners.common.stats import Metric, comparison_table
 from runners.cswm_plots import plot_ranking
 from runners.cswm_train import PREDICTION_STEPS, TrainSettings, train_and_evaluate
@@ -64,11 +64,12 @@ class Settings(TrainSettings):
     rates, per game (and per K for Pong), the SRN's default."""
 
     env: str
-    train_episodes: int
-    eval_episodes: int
+    train_episodes: Count
+    eval_episodes: Count
     tuned_inner_lr: dict
 
     def __post_init__(self):
+        super().__post_init__()
         if not 1 <= self.num_objects <= MAX_K:
             raise ValueError(f"K (--k) must be in 1..{MAX_K}, got {self.num_objects}")
         if self.eval_episodes < cswm_data.MIN_EVAL_EPISODES:

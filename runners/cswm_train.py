@@ -21,22 +21,23 @@ from adapters import cswm as adapter
 from adapters.contract import RefinerSettings
 from patches import cswm, vendor
 from runners.common.device import use_device
+from runners.common.settings import Checked, Count, Positive
 
 PREDICTION_STEPS = (1, 5, 10)
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(Checked):
     """train.py's arguments that an experiment sets (the rest keep upstream's defaults)."""
 
-    num_objects: int
-    epochs: int
-    batch_size: int
-    learning_rate: float
+    num_objects: Count
+    epochs: Count
+    batch_size: Count
+    learning_rate: Positive
     encoder: str
-    embedding_dim: int
-    action_dim: int
-    hidden_dim: int
+    embedding_dim: Count
+    action_dim: Count
+    hidden_dim: Count
     copy_action: bool
 
     def argv(self) -> list[str]:

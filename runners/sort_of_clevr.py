@@ -25,12 +25,11 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 from adapters.contract import RefinerSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
-from runners.common.device import use_device  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
-from runners.common.settings import frozen, with_overrides  # noqa: E402
+from runners.common.settings import Checked, Count, Positive, frozen, with_overrides  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 from runners.sort_of_clevr_plots import plot_robustness_examples, plot_validation  # noqa: E402
 from runners.sort_of_clevr_train import SortOfClevrData, train_and_evaluate  # noqa: E402
@@ -55,32 +54,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Checked):
     """What both arms share: main.py's batch size and Adam learning rate, the number of
     images of each split, the epochs, the robustness sets (synthetic positions, dataset
     images, rotations) and whether the background is cluttered."""
 
-    batch_size: int
-    lr: float
-    train_images: int
-    validation_images: int
-    test_images: int
-    epochs: int
-    synthetic_positions: int
-    dataset_images: int
-    rotations: int
+    batch_size: Count
+    lr: Positive
+    train_images: Count
+    validation_images: Count
+    test_images: Count
+    epochs: Count
+    synthetic_positions: Count
+    dataset_images: Count
+    rotations: Count
     clutter: bool = False
 
     def __post_init__(self):
-        counts = [field.name for field in dataclasses.fields(self) if field.type is int]
-        bad = [f"{name} must be an integer >= 1, got {getattr(self, name)!r}" for name in counts
-               if not isinstance(getattr(self, name), int) or getattr(self, name) < 1]
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            bad.append(f"lr must be a number > 0, got {self.lr!r}")
+        super().__post_init__()
         if not isinstance(self.clutter, bool):
-            bad.append(f"clutter must be true or false, got {self.clutter!r}")
-        if bad:
-            raise ValueError("; ".join(bad))
+            raise ValueError(f"clutter must be true or false, got {self.clutter!r}")
 
     @property
     def folder_name(self) -> str:
@@ -111,7 +104,6 @@ def main(argv: list[str] | None = None) -> None:
     store = ResultStore(folder)
     data = SortOfClevrData.load(upstream, args.data_dir / RUNNER / upstream.commit[:12], settings)
     model_module = relational_networks.model_module(upstream)
-    use_device(invocation.device)
 
     def arm(name: str) -> Arm:
         def run(seed: int) -> dict:

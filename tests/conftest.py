@@ -30,3 +30,41 @@ def cswm_data_dir(cswm_upstream, tmp_path_factory):
     cswm_data.ensure_dataset(cswm_upstream, directory, "space", "train", 4)
     cswm_data.ensure_dataset(cswm_upstream, directory, "space", "eval", 100)
     return directory
+
+
+class CudaTouched(AssertionError):
+    """The launching process touched CUDA."""
+
+
+@pytest.fixture
+def login_node(monkeypatch):
+    """A cluster's login node for ``--launcher slurm``: sbatch and srun are there, no GPU
+    is, and any CUDA call in this process fails the test (a real one would crash, or hold
+    a GPU context that is not this process's to hold). submitit's submission is replaced
+    by GPU nodes that run each job as submitted, except on the CPU (this machine has no
+    GPU): with ``--device cuda`` read as ``--device cpu``, in this process, CUDA still
+    untouchable. Returns the argv of each job it ran."""
+    from runners.common import launch, runs
+
+    def forbidden(name):
+        def touched(*args, **kwargs):  # one function per name: torch's tracing rules key on them
+            raise CudaTouched(f"the launching process called {name}")
+        return touched
+
+    for name in ("init", "_lazy_init", "set_device", "synchronize", "current_device", "empty_cache",
+                 "max_memory_allocated", "reset_peak_memory_stats"):
+        monkeypatch.setattr(torch.cuda, name, forbidden(f"torch.cuda.{name}"))
+    monkeypatch.setattr(torch.Tensor, "cuda", forbidden("Tensor.cuda"))
+    monkeypatch.setattr(torch.nn.Module, "cuda", forbidden("Module.cuda"))
+    monkeypatch.setattr(launch.shutil, "which", lambda command: f"/usr/bin/{command}")
+    ran = []
+
+    def gpu_nodes(jobs, launch_, folder, runner, is_saved, seconds_left):
+        for job in jobs:
+            argv = list(job.argv)
+            argv[argv.index("--device") + 1] = "cpu"
+            ran.append(argv)
+            launch.run_job(runner, argv)
+
+    monkeypatch.setattr(runs, "execute", gpu_nodes)
+    return ran

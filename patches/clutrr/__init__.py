@@ -12,6 +12,9 @@ installed and yields its modules:
   data (verified equal to the trained model on the dataset); ``read_csv(dtype=object)``
   for pandas 3; an O(n) ``split_indices`` drawing the same random numbers; the empty
   ``test_tasks`` of the archive's config.json supplied from its ``args``;
+* ``device.py``, for a GPU: pack_padded_sequence handed its lengths on the CPU (the
+  upstream moves them to the GPU, which torch refuses); the Generator's conversion of
+  token ids to words with one device-to-host copy per tensor instead of one per token;
 * the upstream resolves data as ``<parent of the working directory>/data/<data_path>``:
   the block runs in ``root/work`` so data lives in ``root/data``, never in vendor/; its
   prints and log records go to ``output`` (a file), and the logging handlers it installs
@@ -28,6 +31,7 @@ from typing import Iterator
 
 from patches import vendor
 from patches.clutrr import compat
+from patches.clutrr import device
 from patches.clutrr import torch_geometric
 from patches.clutrr.stubs import stub_modules
 from patches.root_logger import fresh_root_logger
@@ -41,6 +45,7 @@ MODULES = (
     "codes.net.trainer",
     "codes.baselines.relation.relation_nets",
     "codes.baselines.lstm.basic",
+    "codes.net.generator",
     "codes.experiment.experiment",
 )
 
@@ -55,12 +60,15 @@ def shims() -> dict:
 
 
 def apply_fixes(modules: SimpleNamespace) -> None:
-    """Install the compat fixes on freshly imported upstream modules."""
+    """Install the compat and device fixes on freshly imported upstream modules."""
     modules.config.yaml = compat.yaml_with_default_loader()
     modules.data.sent_tokenize, modules.data.word_tokenize = compat.offline_tokenizers()
     modules.data.pd = compat.pandas_reading_objects()
     modules.data.DataUtility.split_indices = compat.split_indices
     modules.experiment.json = compat.json_supplying_test_tasks()
+    modules.basic.pack_padded_sequence = device.pack_padded_sequence
+    modules.generator.Generator._convert_mat_to_text = device.convert_mat_to_text
+    modules.generator.Generator._convert_list_to_text = device.convert_list_to_text
 
 
 @contextlib.contextmanager
@@ -92,9 +100,9 @@ def captured_output(output: Path | None) -> Iterator[None]:
 @contextlib.contextmanager
 def upstream(root: Path, output: Path | None = None, fixes: bool = True) -> Iterator[SimpleNamespace]:
     """The upstream's modules (attributes ``util``, ``config``, ``data``, ``net_registry``,
-    ``trainer``, ``relation_nets``, ``basic``, ``experiment``; ``pin``: its commit), imported with the shims,
-    inside ``root/work`` as working directory. ``fixes=False`` leaves out the compat
-    fixes applied after import (for tests showing each is needed)."""
+    ``trainer``, ``relation_nets``, ``basic``, ``generator``, ``experiment``; ``pin``: its commit), imported
+    with the shims, inside ``root/work`` as working directory. ``fixes=False`` leaves out the
+    compat and device fixes applied after import (for tests showing each is needed)."""
     checkout = vendor.checkout(NAME)
     with contextlib.ExitStack() as stack:
         stack.enter_context(captured_output(output))

@@ -32,6 +32,19 @@ def resolve_device(text: str, cuda_count: int | None = None) -> torch.device:
     return device
 
 
+def device_here(device: torch.device) -> torch.device:
+    """``device`` where this process can use it, else the CPU: a command that launched its
+    runs as jobs on GPU nodes (from a login node without one) draws its figures here."""
+    if device.type == "cuda" and (device.index or 0) >= (torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        return torch.device("cpu")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's model name, or "CPU"."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+
 def use_device(device: torch.device) -> None:
     """Make ``device`` torch's current CUDA device, so that code which says only "cuda"
     (the upstreams' scripts) runs on it."""

@@ -29,36 +29,32 @@ from tqdm import tqdm
 
 from patches.vendor import PROJECT_ROOT
 from runners.common.cli import JobsFailed, UsageError
-from runners.common.settings import frozen, with_overrides
+from runners.common.seeding import available_cores
+from runners.common.settings import Checked, Count, Index, frozen, with_overrides
 
 LOCAL_TIMEOUT_MIN = 30 * 24 * 60  # submitit's local executor ends a job after timeout_min (its default: 2)
 POLL_SECONDS = 1.0
 SLURM_FLAGS = {"partition": "--partition", "time_min": "--time", "gpus_per_job": "--gpus-per-job",
                "cpus_per_job": "--cpus-per-job", "mem_gb": "--mem"}
 SLURM_COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and starts each task with srun
-CARRIED_ENVIRONMENT = ("PYTHONHASHSEED",)  # set by a runner for its upstream (clutrr): its jobs need it too
 
 
 @dataclass(frozen=True)
-class SlurmResources:
+class SlurmResources(Checked):
     """One SLURM job's resources: ``partition``, ``time_min`` (minutes), ``gpus_per_job``
-    (0: a CPU job), ``cpus_per_job`` (also the run's torch threads) and ``mem_gb`` (None:
-    the partition's default)."""
+    (0: a CPU job), ``cpus_per_job`` (the run's torch threads unless its preset or --threads
+    says) and ``mem_gb`` (None: the partition's default)."""
 
     partition: str
-    time_min: int
-    gpus_per_job: int = 0
-    cpus_per_job: int = 1
-    mem_gb: int | None = None
+    time_min: Count
+    gpus_per_job: Index = 0
+    cpus_per_job: Count = 1
+    mem_gb: Count | None = None
 
     def __post_init__(self):
+        super().__post_init__()
         if not isinstance(self.partition, str) or not self.partition:
             raise ValueError(f"partition must be a name, got {self.partition!r}")
-        for name, least in (("time_min", 1), ("gpus_per_job", 0), ("cpus_per_job", 1)):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {getattr(self, name)!r}")
-        if self.mem_gb is not None and (not isinstance(self.mem_gb, int) or self.mem_gb < 1):
-            raise ValueError(f"mem_gb must be an integer >= 1, got {self.mem_gb!r}")
 
 
 @dataclass(frozen=True)
@@ -82,10 +78,13 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
                    gpu_count: int | None = None) -> tuple[Launch, int | None]:
     """The Launch of ``args`` and the torch threads of each run. ``section``: the preset's
     ``launcher`` section (SLURM resources; ``source`` names it in errors); ``device``: the
-    runs' device; ``cores``, ``gpu_count``: this machine's (default: os.cpu_count(), the
-    visible GPUs). Threads: --threads, else for inline the preset's, for local min(the
-    preset's, cores // jobs at once), for slurm --cpus-per-job."""
-    cores = cores or os.cpu_count() or 1
+    runs' device; ``cores``, ``gpu_count``: this machine's (default: the cores this process
+    may use, ``seeding.available_cores``, and the visible GPUs). The launcher decides how
+    many runs go at once and where, never what a run computes: the threads (float sums
+    depend on them) are --threads, else the preset's, else this machine's cores (slurm: a
+    job's --cpus-per-job), whatever the launcher; local runs at once on CPUs default to
+    cores // threads."""
+    cores = cores or available_cores()
     if args.job is not None:
         return Launch(job=args.job), args.threads
     slurm_flags = {name: getattr(args, name) for name in SLURM_FLAGS}
@@ -94,10 +93,11 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
         raise UsageError(f"{', '.join(given)} set SLURM jobs: add --launcher slurm")
     if args.launcher != "local" and args.jobs_per_gpu is not None:
         raise UsageError("--jobs-per-gpu spreads local jobs over GPUs: add --launcher local")
+    threads = args.threads or preset_threads
     if args.launcher == "inline":
         if args.jobs is not None:
             raise UsageError("--jobs sets how many runs execute at once: add --launcher local or slurm")
-        return Launch(), args.threads or preset_threads
+        return Launch(), threads or cores
     if args.launcher == "slurm":
         missing = [command for command in SLURM_COMMANDS if shutil.which(command) is None]
         if missing and not args.dry_run:
@@ -105,7 +105,7 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
                              "installed (a cluster's login node)")
         resources = frozen(SlurmResources, with_overrides(dict(section), slurm_flags),
                            f"{source} launcher section (with the flags)")
-        return Launch("slurm", jobs=args.jobs, slurm=resources), args.threads or resources.cpus_per_job
+        return Launch("slurm", jobs=args.jobs, slurm=resources), threads or resources.cpus_per_job
     if device.type != "cuda":
         gpus = ()
     elif device.index is not None:
@@ -113,14 +113,18 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
     else:
         gpus = tuple(range(torch.cuda.device_count() if gpu_count is None else gpu_count))
     jobs_per_gpu = args.jobs_per_gpu or 1
-    capacity = len(gpus) * jobs_per_gpu if gpus else cores
+    threads = threads or cores
+    capacity = len(gpus) * jobs_per_gpu if gpus else max(1, cores // threads)
     jobs = min(args.jobs or capacity, capacity) if gpus else (args.jobs or capacity)
-    threads = args.threads or min(preset_threads or cores, max(1, cores // jobs))
     return Launch("local", jobs=jobs, gpus=gpus, jobs_per_gpu=jobs_per_gpu), threads
 
 
-def run_job(runner: str, argv: Sequence[str]) -> None:
-    """A job's process: ``python runners/<runner>.py ARGV``, which names its one run."""
+def run_job(runner: str, argv: Sequence[str], visible_gpu: str | None = None) -> None:
+    """A job's process: ``python runners/<runner>.py ARGV``, which names its one run; a
+    local GPU job first makes ``visible_gpu`` (an entry of its submitter's
+    CUDA_VISIBLE_DEVICES) the one GPU it sees, before anything in it touches CUDA."""
+    if visible_gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible_gpu
     importlib.import_module(f"runners.{runner}").main(list(argv))
 
 
@@ -141,11 +145,13 @@ def jobs_of(pending: Sequence[tuple[int, str]], argv: Sequence[str], preset: str
     return [Job(arm, seed, (*argv, *fixed, "--job", f"{arm}:{seed}")) for seed, arm in pending]
 
 
-def job_environment() -> dict[str, str]:
-    """What a job's environment needs beyond its submitter's: the project importable from
-    any folder (PYTHONPATH), and what a runner set for its upstream (CARRIED_ENVIRONMENT)."""
+def job_environment(runner: str) -> dict[str, str]:
+    """What a job of ``runner`` needs in its environment beyond its submitter's: the project
+    importable from any folder (PYTHONPATH), and what the runner declares its runs need
+    (its module's ``JOB_ENVIRONMENT``, e.g. CLUTRR's fixed PYTHONHASHSEED)."""
     path = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return {"PYTHONPATH": path, **{name: os.environ[name] for name in CARRIED_ENVIRONMENT if name in os.environ}}
+    declared = getattr(importlib.import_module(f"runners.{runner}"), "JOB_ENVIRONMENT", {})
+    return {"PYTHONPATH": path, **declared}
 
 
 @contextlib.contextmanager
@@ -168,7 +174,7 @@ def slurm_executor(folder: Path, resources: SlurmResources, jobs: int | None, ru
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
     parameters = dict(job_name=runner, partition=resources.partition, time=resources.time_min,
                       cpus_per_task=resources.cpus_per_job,
-                      setup=[f"export {name}={shlex.quote(value)}" for name, value in job_environment().items()])
+                      setup=[f"export {name}={shlex.quote(value)}" for name, value in job_environment(runner).items()])
     if resources.gpus_per_job:
         parameters["gpus_per_node"] = resources.gpus_per_job
     if resources.mem_gb is not None:
@@ -186,9 +192,34 @@ def submit_array(executor: submitit.SlurmExecutor, jobs: Sequence[Job], runner: 
     return handles
 
 
+def visible_gpu_entries() -> list[str]:
+    """This process's CUDA_VISIBLE_DEVICES as a list, in torch's order of the GPUs it sees
+    (entry i is torch's ``cuda:i``): indices, ``GPU-``/``MIG-`` UUIDs; 0, 1, ... when unset."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is None:
+        return [str(index) for index in range(torch.cuda.device_count())]
+    return [entry.strip() for entry in listed.split(",") if entry.strip()]
+
+
+def visible_gpu_of(slot: int | None) -> str | None:
+    """The CUDA_VISIBLE_DEVICES of a local job in ``slot``, torch's index of the GPU it runs
+    on (None: a CPU job, which submitit shows no GPU): that GPU as this process's
+    CUDA_VISIBLE_DEVICES names it (slot 1 under ``3,5`` is GPU 5; UUID and MIG entries as
+    written). submitit would write the slot number itself (its ``visible_gpus`` takes
+    indices), and a ``setup`` shell line would keep Ctrl-C from the job, so ``run_job`` sets
+    it in the job's own process."""
+    if slot is None:
+        return None
+    entries = visible_gpu_entries()
+    if slot >= len(entries):
+        raise UsageError(f"GPU {slot}: only {len(entries)} GPU(s) are visible (CUDA_VISIBLE_DEVICES="
+                         f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+    return entries[slot]
+
+
 def local_executor(folder: Path) -> submitit.LocalExecutor:
     """submitit's local executor writing its logs under ``folder`` (its jobs inherit this
-    process's environment: submit them within ``environment(job_environment())``)."""
+    process's environment: submit them within ``environment(job_environment(runner))``)."""
     executor = submitit.LocalExecutor(folder=folder)
     executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
     return executor
@@ -267,11 +298,10 @@ def execute(jobs: Sequence[Job], launch: Launch, folder: Path, runner: str, is_s
         while board.waiting or board.running:
             while board.waiting and free:
                 slot = free.pop(0)
-                executor.update_parameters(gpus_per_node=0 if slot is None else 1,
-                                           visible_gpus=() if slot is None else (slot,))
                 job = board.waiting.pop(0)
-                with environment(job_environment()):
-                    board.running.append((job, executor.submit(run_job, runner, list(job.argv)), slot))
+                with environment(job_environment(runner)):
+                    handle = executor.submit(run_job, runner, list(job.argv), visible_gpu_of(slot))
+                board.running.append((job, handle, slot))
             board.show(at_once)
             time.sleep(POLL_SECONDS)
             free += board.settle(is_saved)

@@ -9,7 +9,9 @@ operating system's (``flock``): it goes with the process that holds it, so a wri
 dies, even mid-write, leaves neither a stale lock nor a partial file.
 A run is identified by its arm, the settings that define it, and its seed: a run with
 other settings is a different run, and an arm shared by two commands (the baseline of
-``cswm.py`` with and without ``--srn``) is trained once.
+``cswm.py`` with and without ``--srn``) is trained once. Each run keeps the environment it
+was made in (threads, device, determinism settings, torch version); a table never mixes
+runs of different environments (``ResultStore.table``).
 """
 import contextlib
 import fcntl
@@ -17,8 +19,8 @@ import hashlib
 import json
 import os
 import time
-from typing import Iterator
 from pathlib import Path
+from typing import Iterator, Mapping
 
 from runners.common.atomic import atomic_write_text
 from runners.common.cli import UsageError
@@ -81,15 +83,20 @@ class ResultStore:
         run = self.runs.get(self._key(arm, settings, seed))
         return None if run is None else run["metrics"]
 
-    def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float) -> None:
+    def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float,
+            nondeterministic_kernels: int = 0, environment: dict | None = None) -> None:
         """Record a finished run and save results.json at once, with the runs other
-        processes saved meanwhile (which this store then sees too)."""
+        processes saved meanwhile (which this store then sees too). ``nondeterministic_kernels``:
+        the run's calls of kernels without a deterministic implementation; ``environment``:
+        what besides its settings changes its numbers (threads, device, determinism, torch)."""
         run = {
             "arm": arm,
             "seed": seed,
             "settings": json.loads(json.dumps(settings, default=str)),
             "metrics": metrics,
             "seconds": round(seconds, 1),
+            "nondeterministic_kernels": nondeterministic_kernels,
+            "environment": environment,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with self._locked():
@@ -114,6 +121,19 @@ class ResultStore:
     def finished(self, arm: str, settings: dict, seeds: range) -> list[dict]:
         """Metrics of the finished runs of ``arm`` with ``settings`` among ``seeds``, in seed order."""
         return [m for m in (self.get(arm, settings, seed) for seed in seeds) if m is not None]
+
+    def table(self, arms: Mapping[str, dict], seeds: range) -> dict[str, list[dict]]:
+        """Metrics of the finished runs of each arm (name -> its settings) among ``seeds``, in
+        seed order, for one table: UsageError if they were made under different
+        environments (threads, device, determinism settings, torch version), whose numbers
+        are not comparable."""
+        keys = [self._key(arm, settings, seed) for arm, settings in arms.items() for seed in seeds]
+        environments = {json.dumps(self.runs[key].get("environment"), sort_keys=True) for key in keys if key in self.runs}
+        if len(environments) > 1:
+            raise UsageError(f"{self.path} mixes runs made under different environments ("
+                             f"{' / '.join(sorted(environments))}): their numbers are not comparable; "
+                             "keep them apart with another --out")
+        return {arm: self.finished(arm, settings, seeds) for arm, settings in arms.items()}
 
     def write_markdown(self, text: str) -> Path:
         """Save the experiment's tables as results.md."""

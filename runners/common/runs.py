@@ -4,13 +4,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
+import torch
 from tqdm import tqdm
 
 from runners.common.cli import UsageError
+from runners.common.device import device_name, use_device
 from runners.common.invocation import Invocation
 from runners.common.launch import Job, execute, job_device, jobs_of
 from runners.common.results import ResultStore
-from runners.common.seeding import seed_everything
+from runners.common.seeding import counting_nondeterminism, seed_everything
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,27 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {hours}:{minute:02d}:{second:02d}" if hours else f"ETA {minute}:{second:02d}"
 
 
-def run_one(store: ResultStore, name: str, arm: Arm, seed: int, threads: int | None) -> float:
-    """Seed, train and evaluate one run and save it; returns its wall seconds."""
-    seed_everything(seed, threads)
+def run_environment(device: torch.device) -> dict:
+    """What, besides its settings and seed, changes a run's numbers: torch's threads, the
+    device (the GPU's model), the determinism settings and torch's version (read in the
+    run's own process, after seeding)."""
+    return {"threads": torch.get_num_threads(), "device": device_name(device),
+            "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__}
+
+
+def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> float:
+    """Seed, train and evaluate one run on the invocation's device and save it; returns its
+    wall seconds. Only a run touches CUDA (its device becomes torch's current one here),
+    never a command that only launches jobs."""
+    use_device(invocation.device)
+    seed_everything(seed, invocation.threads)
     start = time.perf_counter()
-    metrics = arm.run(seed)
+    with counting_nondeterminism() as nondeterministic:
+        metrics = arm.run(seed)
     seconds = time.perf_counter() - start
-    store.put(name, arm.settings, seed, metrics, seconds)
+    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic), run_environment(invocation.device))
+    tqdm.write(f"{name}, seed {seed}: {seconds:.0f} s, {len(nondeterministic)} call(s) of a kernel without a "
+               "deterministic implementation")
     return seconds
 
 
@@ -64,7 +80,7 @@ def run_arms(store: ResultStore, arms: Mapping[str, Arm], invocation: Invocation
             raise UsageError(f"--job {name}:{seed}: no such run (arms: {', '.join(arms)}; seeds "
                              f"{invocation.seeds.start}..{invocation.seeds.stop - 1})")
         if store.get(name, arms[name].settings, seed) is None:
-            run_one(store, name, arms[name], seed, invocation.threads)
+            run_one(store, name, arms[name], seed, invocation)
         return None
     pending = [(seed, name) for seed in invocation.seeds for name, arm in arms.items()
                if store.get(name, arm.settings, seed) is None]
@@ -90,6 +106,6 @@ def run_arms(store: ResultStore, arms: Mapping[str, Arm], invocation: Invocation
         for index, (seed, name) in enumerate(pending):
             bar.set_postfix_str(f"{format_eta(seconds_left([n for _, n in pending[index:]], costs))}; "
                                 f"now {name}, seed {seed}")
-            costs[name].append(run_one(store, name, arms[name], seed, invocation.threads))
+            costs[name].append(run_one(store, name, arms[name], seed, invocation))
             bar.update()
-    return {name: store.finished(name, arm.settings, invocation.seeds) for name, arm in arms.items()}
+    return store.table({name: arm.settings for name, arm in arms.items()}, invocation.seeds)

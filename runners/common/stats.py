@@ -29,7 +29,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Two-sided p-value of Welch's unequal-variance t-test; NaN when undefined
     (fewer than two values in an arm, or no variance in either)."""
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2 or len(b) < 2 or (min(a) == max(a) and min(b) == max(b)):
         return math.nan
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 

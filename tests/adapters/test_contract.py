@@ -46,6 +46,19 @@ def test_the_refiner_rng_is_a_fork_seeded_with_the_run_seed():
             pass
 
 
+def test_the_refiner_rng_seeds_only_the_cpu_generator_it_forks(monkeypatch):
+    """On a GPU, re-seeding the CUDA generators inside the block would leave them re-seeded
+    afterwards (only the CPU's is forked): the upstream's CUDA stream would then differ
+    from the baseline's. No other generator may be seeded."""
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(("cuda", seed)))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: seeded.append(("mps", seed)))
+    monkeypatch.setattr(torch.xpu, "manual_seed_all", lambda seed: seeded.append(("xpu", seed)))
+    with refiner_rng(7):
+        torch.rand(1)
+    assert seeded == []
+
+
 def test_embedding_defaults_to_the_upstreams_width():
     assert RefinerSettings("srn", 1, 0.1).embedding_or(200) == 200
     assert RefinerSettings("srn", 1, 0.1, embedding=64).embedding_or(200) == 64

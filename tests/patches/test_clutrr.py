@@ -1,6 +1,6 @@
 """The runtime shims that run clutrr-baselines' RN path here (patches.clutrr): each one is
-needed (the upstream fails without it) and does what the upstream expects; and the config
-of one run (patches.clutrr.run_config)."""
+needed (the upstream fails without it, or synchronises a GPU per token) and does what the
+upstream expects; and the config of one run (patches.clutrr.run_config)."""
 import json
 import logging
 import os
@@ -11,9 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.nn.utils import rnn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
 
 from patches import vendor
-from patches.clutrr import NAME, captured_output, compat, shims, upstream
+from patches.clutrr import NAME, captured_output, compat, device, shims, upstream
 from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from patches.clutrr.torch_geometric import Batch, Data
@@ -189,3 +192,143 @@ def test_run_config_is_rn_yaml_with_this_run_s_settings(root, tmp_path):
     for path in (config.general.base_path, config.model.save_dir, config.log.file_path, config.plot.base_path):
         assert path.startswith(str(run_dir))  # nothing under vendor/
     assert config.log.comet.disabled
+
+
+CUDA, CPU = torch.device("cuda:0"), torch.device("cpu")
+
+
+class OnPretendCuda(torch.Tensor):
+    """A CPU tensor that PretendCuda presents as one on cuda:0."""
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+
+def device_type(value) -> str | None:
+    """"cuda" or "cpu" for a device or its name ("cuda:0", "cpu"); None for anything else."""
+    if isinstance(value, torch.device):
+        return value.type
+    name = value.split(":")[0] if isinstance(value, str) else None
+    return name if name in ("cuda", "cpu") else None
+
+
+class PretendCuda(TorchFunctionMode):
+    """cuda:0 on a machine without a GPU, for the block: every tensor torch is asked to put
+    there (``.to("cuda:0")``, ``device="cuda:0"``) or computes from one there is an
+    OnPretendCuda, computed on the CPU, whose ``device`` is cuda:0; ``.cpu()`` and
+    ``.to("cpu")`` give a plain CPU tensor. torch's packing kernel (what
+    pack_padded_sequence calls) acts as on CUDA: it refuses lengths on cuda:0 with CUDA's
+    error and returns its batch sizes on the CPU. No other device rule is checked (a
+    module's parameters, which Module.to keeps as Parameters, stay CPU tensors).
+    ``lengths_devices``: the device of the lengths the packing kernel received, per call."""
+
+    def __init__(self):
+        super().__init__()
+        self.lengths_devices = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func == torch.Tensor.device.__get__ and isinstance(args[0], OnPretendCuda):
+            return CUDA
+        if func is torch._pack_padded_sequence:
+            return self.pack(*args, **kwargs)
+        values, _ = tree_flatten((args, kwargs))
+        types_named = {device_type(value) for value in values}
+        to_cuda = "cuda" in types_named
+        to_cpu = func is torch.Tensor.cpu or (func is torch.Tensor.to and "cpu" in types_named)
+        on_cuda = to_cuda or (not to_cpu and any(isinstance(value, OnPretendCuda) for value in values))
+        args, kwargs = tree_map(lambda value: CPU if device_type(value) == "cuda" else value, (args, kwargs))
+        kind = OnPretendCuda if on_cuda else torch.Tensor
+        return tree_map(lambda value: value.as_subclass(kind) if isinstance(value, torch.Tensor) else value,
+                        func(*args, **kwargs))
+
+    def pack(self, input, lengths, batch_first):
+        """torch._pack_padded_sequence as on CUDA: lengths int64 [B] on the CPU; returns
+        (data on the input's device, batch sizes on the CPU)."""
+        self.lengths_devices.append(CUDA if isinstance(lengths, OnPretendCuda) else lengths.device)
+        if isinstance(lengths, OnPretendCuda):
+            raise RuntimeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got 1D {CUDA} Long tensor")
+        data, batch_sizes = torch._pack_padded_sequence(input, lengths, batch_first)
+        return data.as_subclass(type(input)), batch_sizes.as_subclass(torch.Tensor)
+
+
+def loss_on_pretend_cuda(mode: PretendCuda) -> torch.Tensor:
+    """The loss of clutrr_world.batch_loss, the batch moved to cuda:0 under ``mode`` as
+    run_experiment moves it (Batch.to_device)."""
+    model, _ = clutrr_world.build_model()
+    with mode:
+        batch = clutrr_world.world().batch.clone()
+        batch.to_device(CUDA)
+        torch.manual_seed(0)
+        with clutrr_world.one_thread():
+            return model.trainer.batchLoss(batch)[1]
+
+
+def test_packing_gets_the_lengths_on_the_cpu_on_cuda(monkeypatch):
+    """The upstream's RN forward (Trainer.batchLoss) on a batch on cuda:0, pretended on this
+    CPU-only machine (PretendCuda): SimpleEncoder moves the sorted lengths to the embedded
+    data's device, cuda:0, where torch's pack_padded_sequence refuses them as on a GPU;
+    patched, torch receives them on the CPU, for the sentences and for the query, and the
+    loss is the CPU's, bit for bit."""
+    reference, _ = clutrr_world.batch_loss(clutrr_world.build_model()[0])
+    patched = PretendCuda()
+    loss = loss_on_pretend_cuda(patched)
+    assert isinstance(loss, OnPretendCuda)  # computed "on cuda:0"
+    assert patched.lengths_devices == [CPU, CPU]
+    assert torch.equal(loss.as_subclass(torch.Tensor), reference)
+    # the name bound as the upstream binds it (from torch.nn.utils.rnn import pack_padded_sequence)
+    monkeypatch.setattr(clutrr_world.world().modules.basic, "pack_padded_sequence", rnn.pack_padded_sequence)
+    unpatched = PretendCuda()
+    with pytest.raises(RuntimeError, match="should be a 1D CPU int64 tensor"):
+        loss_on_pretend_cuda(unpatched)
+    assert unpatched.lengths_devices == [CUDA]
+
+
+READS = ("item", "tolist", "__int__", "__index__", "__float__", "__bool__")
+
+
+def count_reads(monkeypatch) -> list:
+    """From now on, the name of every read of a tensor's values into Python (a device-to-host
+    copy and a synchronisation each on CUDA), in order."""
+    reads = []
+
+    def counted(name, read):
+        def reading(tensor, *args, **kwargs):
+            reads.append(name)
+            return read(tensor, *args, **kwargs)
+        return reading
+
+    for name in READS:
+        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
+    return reads
+
+
+def texts(generator, batch, predictions) -> tuple:
+    """(input, true and predicted relation) words of Generator.process_batch."""
+    batch = generator.process_batch(batch, predictions)
+    return batch.true_inp, batch.true_outp, batch.pred_outp
+
+
+def test_text_conversion_reads_each_tensor_once_into_the_upstream_s_words(root, monkeypatch):
+    """Generator.process_batch on a real batch and its predictions (some ids made unknown):
+    the upstream reads every token of the input and the target with int(), twice (on CUDA, a
+    synchronisation each); patched, one read per tensor (the predictions, which the upstream
+    reads with .tolist() itself, the input and the target), and the same words."""
+    w = clutrr_world.world()
+    model, _ = clutrr_world.build_model()
+    batch = w.batch.clone()
+    with clutrr_world.one_thread():
+        predictions = model.trainer.batchLoss(batch.clone())[0]
+    batch.inp[0, :3] = len(w.data.id2word)  # ids outside the vocabularies: "<s>"
+    predictions[1] = len(w.data.target_id2word)
+    with upstream(root, fixes=False) as original:
+        upstream_generator = original.generator.Generator(w.data, model, w.config, trainer=model.trainer)
+    patched_generator = w.modules.generator.Generator(w.data, model, w.config, trainer=model.trainer)
+    reads = count_reads(monkeypatch)
+    expected = texts(upstream_generator, batch.clone(), predictions)
+    assert len(reads) > batch.inp.numel()
+    reads.clear()
+    assert texts(patched_generator, batch.clone(), predictions) == expected
+    assert reads == ["tolist"] * 3
+    true_inp, true_outp, pred_outp = expected
+    assert true_inp[0][:3] == [device.UNKNOWN_WORD] * 3 and pred_outp[1] == device.UNKNOWN_WORD
+    assert pred_outp[0] == [w.data.target_id2word[int(predictions[0])]] and len(true_outp[0]) == 1

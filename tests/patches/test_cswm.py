@@ -1,6 +1,7 @@
 """patches.cswm: each patch is needed by the pinned c-swm (the upstream code fails without
 it) and makes it run; the upstream tree stays untouched."""
 import logging
+import warnings
 
 import numpy as np
 import PIL.Image
@@ -80,6 +81,27 @@ def test_loader_workers_do_not_change_the_batches():
         loader = torch.utils.data.DataLoader(Numbers(), batch_size=8, shuffle=True, num_workers=workers)
         orders.append([batch.tolist() for epoch in range(2) for batch in loader] + [torch.rand(1).item()])
     assert orders[0] == orders[1]
+
+
+def epochs_of_batches(loader_class, **options) -> list:
+    """What train.py draws: a first batch for the input shape, then 3 epochs, then the next
+    number of torch's generator."""
+    torch.manual_seed(5)
+    loader = loader_class(Numbers(), batch_size=8, shuffle=True, num_workers=2, **options)
+    first = next(iter(loader)).tolist()
+    return [first] + [[batch.tolist() for batch in loader] for epoch in range(3)] + [torch.rand(1).item()]
+
+
+def test_with_cuda_the_workers_persist_and_pin_with_the_same_batches(monkeypatch):
+    """A GPU run keeps train.py's 4 workers across its 500 epochs and pins batches, and still
+    draws the batches (and leaves torch's generator) as the upstream's own loader does."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with cswm.upstream_dataloader(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="'pin_memory' argument is set as true but no accelerator")
+        loader = torch.utils.data.DataLoader(Numbers(), batch_size=4, num_workers=2)
+        assert (loader.num_workers, loader.persistent_workers, loader.pin_memory) == (2, True, True)
+        patched = epochs_of_batches(cswm.UpstreamDataLoader)
+    assert patched == epochs_of_batches(cswm.ORIGINAL_DATALOADER)
 
 
 def test_train_script_runs_twice_in_one_process_with_separate_logs(upstream, tiny_dataset, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from runners import circles as runner
 from runners.common.cli import UsageError
 from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key
-from runners.common.seeding import seed_everything
+from runners.common.seeding import available_cores, seed_everything
 from runners.common.settings import frozen
 
 PRESETS = yaml.safe_load((PROJECT_ROOT / "configs" / "circles.yaml").read_text())
@@ -93,16 +93,35 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
 
 
 def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, capsys):
-    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
+    """The launcher decides how many runs go at once, never what a run computes: without
+    --threads both take every core (float sums depend on the thread count), and each run
+    records the environment it was made in."""
+    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
             "--data-dir", str(tmp_path / "data")]
     runner.main([*argv, "--out", str(tmp_path / "inline")])
     runner.main([*argv, "--out", str(tmp_path / "local"), "--launcher", "local", "--jobs", "2"])
-    assert "4 job(s), local launcher, at most 2 at once, 1 thread(s) each" in capsys.readouterr().out
+    assert f"4 job(s), local launcher, at most 2 at once, {available_cores()} thread(s) each" in capsys.readouterr().out
     inline, local = (json.loads((tmp_path / name / "smoke-32images-1epochs" / "results.json").read_text())["runs"]
                      for name in ("inline", "local"))
     assert inline.keys() == local.keys() and len(local) == 4
     assert all(local[key]["metrics"] == inline[key]["metrics"] for key in inline)
+    environments = [run["environment"] for run in [*inline.values(), *local.values()]]
+    assert all(environment == {"threads": available_cores(), "device": "CPU", "deterministic": True,
+                               "torch": torch.__version__} for environment in environments)
     assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
+
+
+def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, tiny_config, login_node):
+    """--launcher slurm from a login node: the jobs' device is cuda, yet the launching
+    process never touches CUDA, and once the jobs are done it draws the figures of their
+    models on its CPU and writes results.md."""
+    runner.main(["--srn", "--preset", "smoke", "--config", tiny_config, "--seeds", "1",
+                 "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+                 "--launcher", "slurm", "--partition", "gpu", "--time", "5", "--gpus-per-job", "1"])
+    assert len(login_node) == 2
+    folder = tmp_path / "out" / "smoke-32images-1epochs"
+    assert "decomposed" in (folder / "results.md").read_text()
+    assert all((folder / name).exists() for name in ("decomposition_srn.png", "responsibility.png", "tsne.png"))
 
 
 def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_schedule():
@@ -198,8 +217,12 @@ def test_bad_arguments_are_usage_errors(tmp_path, argv, message):
 
 @pytest.mark.parametrize("change,message", [
     ({"curriculum": {0: 10, 20: 20}}, r"curriculum must be \{epochs: E, steps: S\}"),
-    ({"curriculum": {"epochs": 20, "steps": -1}}, "curriculum steps must be an integer >= 0"),
+    ({"curriculum": {"epochs": 20, "steps": -1}}, "steps must be an integer >= 0, got -1"),
     ({"generator_widths": [4, 4, 8]}, "generator_widths must list 4 widths"),
+    ({"generator_widths": [4, 4, 0, 8]}, "generator_widths must list 4 widths, each an integer >= 1"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ({"lr": -1}, "lr must be a finite number > 0, got -1"),
+    ({"epochs": 0, "test_images": 2.5}, "test_images must be an integer >= 1, got 2.5; epochs must be an integer >= 1"),
     ({"inner_steps": {0: 10}}, r"unknown setting\(s\) inner_steps"),
     ({"refiner": {"srn": {"steps": 2, "hidden": 8, "inner_lr": -1}}}, "refiner.srn .*inner_lr must be"),
 ])

@@ -1,10 +1,12 @@
 import math
+import sys
 
 import pytest
 import torch
 
 from adapters.contract import RefinerSettings
 from runners import circles_data as dataset
+from runners import circles_train
 from runners.circles_models import build_autoencoder
 from runners.circles_train import evaluate, to_float, train
 
@@ -60,6 +62,52 @@ def test_without_inner_steps_the_refiner_keeps_its_own(data):
     train(model, torch.from_numpy(data.images[:8]), epochs=2, batch_size=8, lr=1e-3,
           generator=torch.Generator().manual_seed(0))
     assert model.refiner.steps == SRN.steps and model.refiner.inner_losses.shape == (SRN.steps,)
+
+
+READS = ("item", "tolist", "__int__", "__index__", "__float__", "__bool__")
+
+
+def count_runner_reads(monkeypatch) -> list:
+    """From now on, the name of every read of a tensor's values into Python (a
+    synchronisation each on a GPU) that runners.circles_train makes itself (Adam's reads
+    of its step counters, kept on the CPU, are not the runner's), in order."""
+    reads = []
+
+    def counted(name, read):
+        def reading(tensor, *args, **kwargs):
+            if sys._getframe(1).f_globals is vars(circles_train):
+                reads.append(name)
+            return read(tensor, *args, **kwargs)
+        return reading
+
+    for name in READS:
+        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
+    return reads
+
+
+def test_training_reads_the_loss_once_per_epoch_into_the_python_float_history(data, monkeypatch):
+    """One read of the device per epoch, and the history is what summing each step's loss
+    as a Python float (float32 values added in float64) gives, bit for bit."""
+    steps, step = [], circles_train.train_step
+
+    def recorded_step(*args):
+        steps.append(step(*args))
+        return steps[-1]
+
+    monkeypatch.setattr(circles_train, "train_step", recorded_step)
+    reads = count_runner_reads(monkeypatch)
+    torch.manual_seed(0)
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
+    history = train(model, torch.from_numpy(data.images), epochs=2, batch_size=4, lr=1e-3,
+                    generator=torch.Generator().manual_seed(2))
+    assert len(reads) <= 2  # one per epoch at most (today: two per step)
+    expected = []
+    for epoch in (steps[:6], steps[6:]):  # 6 batches of 4 per epoch
+        total = 0.0
+        for loss in epoch:
+            total += loss.item()
+        expected.append(total / 24)
+    assert len(steps) == 12 and history == expected
 
 
 def test_evaluate_reports_error_and_decomposition_per_count(data):

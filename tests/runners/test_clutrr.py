@@ -83,6 +83,16 @@ def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
     assert plan["to_run"] == 0 and all(run["done"] for run in plan["runs"])
 
 
+def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tiny, tmp_path, login_node):
+    """--launcher slurm from a login node: the jobs' device is cuda, yet the launching
+    process never touches CUDA (it used to make cuda its current device before submitting)."""
+    on_login_node = [option for option in tiny if option not in ("--device", "cpu")]
+    runner.main([*on_login_node, "--out", str(tmp_path), "--launcher", "slurm", "--partition", "gpu", "--time", "5",
+                 "--gpus-per-job", "1"])
+    assert [argv[argv.index("--job") + 1] for argv in login_node] == ["baseline:0"]
+    assert "| RN (n=1) |" in (tmp_path / FOLDER / "results.md").read_text()
+
+
 def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
     untouched = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
     plan = dry_run(["--srn", "--grn", "--steps", "2", *tiny, *untouched], capsys)
@@ -201,3 +211,16 @@ def test_script_fixes_the_hash_seed(tmp_path):
     fixed = subprocess.run([sys.executable, "-c", "print(0, hash('CLUTRR'))"], capture_output=True, text=True,
                            env={**environment, "PYTHONHASHSEED": "0"}, timeout=60)
     assert seen.returncode == 0 and seen.stdout == fixed.stdout
+
+
+def test_an_srn_with_a_refinement_step_trains_differently_from_the_baseline(baseline_two_epochs, tmp_path):
+    """The converse of the zero-step test, which also passes when no refiner is installed at all:
+    one inner step (the paper's SRN inner lr and width) changes the forward pass from the first
+    batch on, so the first epoch's training loss differs from the baseline's (same seed, same
+    upstream random stream; one epoch, whose loss is the two-epoch baseline's first)."""
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
+    seed_everything(0, 1)
+    refined = train(RunSettings(name, 1, 0.5, 1e-4, RefinerSettings("srn", 1, 0.001, hidden=512)), 0, root,
+                    tmp_path, "cpu")
+    (loss,), baseline = refined["curves"]["train_loss"], baseline_two_epochs["curves"]["train_loss"][0]
+    assert 0 < loss < 10 and loss != baseline

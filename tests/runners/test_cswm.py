@@ -4,13 +4,13 @@ data_gen/env.py; regression tests of the patched upstream."""
 import contextlib
 import io
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from patches.vendor import PROJECT_ROOT
 from patches import cswm as cswm_patches
@@ -19,6 +19,7 @@ from runners import cswm as runner
 from runners import cswm_data, cswm_train
 from runners.common.cli import main_guard
 from runners.common.presets import CONFIG_DIR, load_preset
+from runners.common.seeding import available_cores
 
 ROOT = PROJECT_ROOT
 TINY_PRESETS = """
@@ -129,7 +130,7 @@ def test_baseline_is_a_plain_run_of_upstream_train_py(experiment, upstream, data
     folder, _, _ = experiment
     [checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
     train_set = cswm_data.dataset_path(data_dir, "space", "train", 4)
-    torch.set_num_threads(os.cpu_count())  # the runner's default: float sums depend on the thread count
+    torch.set_num_threads(available_cores())  # the runner's default: float sums depend on the thread count
     cswm_patches.run_script(upstream, "train.py", [*PLAIN_TRAIN_ARGS, "--seed", "0", "--dataset", str(train_set),
                                                    "--save-folder", str(tmp_path), "--name", "plain"])
     plain_log = (tmp_path / "plain/log.txt").read_text()
@@ -199,6 +200,25 @@ def test_chance_levels():
 def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, capsys):
     code, error = exit_of(capsys, tiny_presets, argv)
     assert code == 2 and message in error
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+    ({"learning_rate": -1}, "learning_rate must be a finite number > 0, got -1"),
+    ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+    ({"train_episodes": 0}, "train_episodes must be an integer >= 1, got 0"),
+    ({"hidden_dim": True}, "hidden_dim must be an integer >= 1, got True"),
+])
+def test_bad_preset_values_are_one_line_and_exit_2_before_any_data(change, message, tmp_path, capsys):
+    """A preset's value outside what train.py can take stops the command, --dry-run too,
+    instead of reaching the upstream."""
+    values = yaml.safe_load(TINY_PRESETS)
+    values["smoke"].update(change)
+    presets = tmp_path / "cswm.yaml"
+    presets.write_text(yaml.safe_dump(values))
+    code, error = exit_of(capsys, presets, [*TINY_RUN, "--dry-run", "--data-dir", str(tmp_path / "data")])
+    assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_diverging_refiner_is_one_line_and_exit_3(tiny_presets, data_dir, tmp_path, capsys):

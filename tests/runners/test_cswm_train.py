@@ -37,3 +37,17 @@ def test_srn_checkpoint_round_trip_and_eval_under_no_grad(cswm_upstream, cswm_da
         masks = model.obj_extractor(next_obs)
         assert torch.equal(model.obj_encoder(masks).flatten(1), states)
         assert not torch.equal(model.obj_encoder.initial(masks).flatten(1), states)
+
+
+def test_state_spread_is_the_root_mean_squared_distance_to_the_mean_by_hand():
+    """[[0, 0], [3, 0], [0, 6]]: mean (1, 2); squared distances 1 + 4, 4 + 4, 1 + 16 = 5, 8, 17;
+    their mean 10, so sqrt(10) (per coordinate it would be sqrt(5), the mean distance 2.57, ddof=1 sqrt(15),
+    distances to the origin sqrt(15))."""
+    import math
+    states = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 6.0]])
+    assert math.isclose(cswm_train.state_spread(states), math.sqrt(10.0), rel_tol=1e-6)
+    # four states in 3-d: mean (1, 1, 1); squared distances 3, 3, 0 + 9 + 1, 0 + 9 + 1 -> mean 6.5
+    states = torch.tensor([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0], [1.0, 4.0, 2.0], [1.0, -2.0, 0.0]])
+    assert math.isclose(cswm_train.state_spread(states), math.sqrt(6.5), rel_tol=1e-6)
+    assert cswm_train.state_spread(torch.full((5, 4), 2.5)) == 0.0  # a collapsed encoder
+    assert math.isclose(cswm_train.state_spread(torch.tensor([[1.0, 2.0], [4.0, 6.0]])), 2.5, rel_tol=1e-6)  # half of 5

@@ -92,6 +92,18 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, config, capsys)
     assert all(numbers(local[key]) == numbers(inline[key]) for key in inline)
 
 
+def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, config, capsys, login_node):
+    """--launcher slurm from a login node: the launching process never touches CUDA (the
+    jobs' device is cuda), and once the jobs are done it writes the table and figures."""
+    sort_of_clevr.main(["--srn", "--preset", "smoke", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+                        "--out", str(tmp_path / "out"), "--launcher", "slurm", "--partition", "gpu", "--time", "5",
+                        "--gpus-per-job", "1"])
+    assert [argv[argv.index("--job") + 1] for argv in login_node] == ["baseline:0", "srn:0"]
+    folder = tmp_path / "out" / "images2-epochs1"
+    assert "RN+SRN" in (folder / "results.md").read_text()
+    assert (folder / "validation.png").exists() and (folder / "robustness_examples.png").exists()
+
+
 def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys):
     argv = ["--srn", "--steps", "3", "--clutter", "--epochs", "2",
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
@@ -129,7 +141,7 @@ def test_a_bad_preset_is_one_line_and_exit_2(tmp_path, config, capsys):
     assert code == 2 and error.count("\n") == 1 and "unknown setting(s) embed_dim" in error
     broken.write_text(yaml.safe_dump({"common": {**COMMON, "lr": "fast"}, "smoke": TINY}))
     code, error = exit_code_and_error(["--dry-run"], broken, capsys)
-    assert code == 2 and error.count("\n") == 1 and "lr must be a number > 0" in error
+    assert code == 2 and error.count("\n") == 1 and "lr must be a finite number > 0" in error
 
 
 def test_an_unwritable_out_folder_and_a_corrupt_cache_exit_2(tmp_path, config, capsys):

@@ -1,5 +1,7 @@
 """Properties every refiner must have (SetRefiner, GraphRefiner refining nodes and edges or
-edges only), parametrised over all of them, plus the SetRefiner's inner-loop arithmetic."""
+edges only), parametrised over all of them, plus the inner-loop arithmetic: the SetRefiner's by
+hand, and both refiners' values and gradients against the reference loops of
+tests/srn/reference.py."""
 from dataclasses import dataclass
 from typing import Callable
 
@@ -8,6 +10,7 @@ import torch
 from torch import nn
 
 from srn import GraphEncoder, GraphRefiner, InnerLossNotFinite, InputNotFinite, SetEncoder, SetRefiner
+from tests.srn import reference
 
 B, N, D, E = 3, 5, 4, 6
 
@@ -67,8 +70,10 @@ def test_gradients_reach_encoder_embedding_and_generator(case, backprop):
 
 def test_zero_steps_returns_the_initial_set_bit_identical(case):
     s0, z = inputs()
-    outputs = case(make(case, steps=0), s0, z)
+    refiner = make(case, steps=0)
+    outputs = case(refiner, s0, z)
     assert torch.equal(outputs[0], s0)
+    assert refiner.inner_losses.shape == (0,)  # [steps]
     if case.graph:
         expected = torch.ones(N, N) - torch.eye(N)
         assert torch.equal(outputs[1], expected.expand(B, N, N))
@@ -112,7 +117,8 @@ def test_a_set_that_diverges_in_the_last_update_is_caught():
     s0, z = torch.zeros(B, N, E), torch.zeros(B, E)
     z[:, 0] = 1.0
     refiner = SetRefiner(ScaledSum(1e20), steps=1, inner_lr=1e39)
-    with pytest.raises(InnerLossNotFinite, match=r"not finite after the last inner step \(1 of 1\)"):
+    message = r"^the refined set is not finite after the last inner step \(1 of 1\); lower the inner learning rate \(now 1e\+39\)$"
+    with pytest.raises(InnerLossNotFinite, match=message):
         refiner(s0, z)
     with torch.no_grad(), pytest.raises(InnerLossNotFinite, match="after the last inner step"):
         refiner(s0, z)
@@ -159,10 +165,15 @@ def test_inner_losses_are_logged_and_decrease(case):
     assert losses[-1] < losses[0]
 
 
-@pytest.mark.parametrize("kw", [dict(steps=-1), dict(inner_lr=0.0), dict(momentum=1.0), dict(backprop="full")])
-def test_rejects_bad_settings(case, kw):
+@pytest.mark.parametrize("kw, message", [
+    (dict(steps=-1), r"^steps must be >= 0, got -1$"),
+    (dict(inner_lr=0.0), r"^inner_lr must be > 0, got 0.0$"),
+    (dict(momentum=1.0), r"^momentum must be in \[0, 1\), got 1.0$"),
+    (dict(backprop="full"), r"^backprop must be one of \('unroll', 'last'\), got 'full'$"),
+], ids=["steps", "inner_lr", "momentum", "backprop"])
+def test_rejects_bad_settings(case, kw, message):
     settings = dict(steps=2, inner_lr=0.1) | kw
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         case.make(**settings)
 
 
@@ -216,8 +227,13 @@ def test_divergence_names_the_first_non_finite_step():
             break
         s = s - lr * 2 * residual.unsqueeze(1)
     assert first_bad is not None and first_bad > 1
-    with pytest.raises(InnerLossNotFinite, match=f"step {first_bad} of {steps}"):
+    # The whole message, with the non-finite loss of that step (the loss before it is finite).
+    message = rf"^inner loss is not finite at step {first_bad} of {steps} \(inf\); lower the inner learning rate \(now 1000.0\)$"
+    with pytest.raises(InnerLossNotFinite, match=message):
         SetRefiner(SumEncoder(), steps=steps, inner_lr=lr)(s0, z)
+    # The same when that step is the last one.
+    with pytest.raises(InnerLossNotFinite, match=message.replace(f"of {steps}", f"of {first_bad}")):
+        SetRefiner(SumEncoder(), steps=first_bad, inner_lr=lr)(s0, z)
 
 
 def test_last_mode_differentiates_only_the_last_step_straight_through():
@@ -238,3 +254,104 @@ def test_last_mode_differentiates_only_the_last_step_straight_through():
     with torch.no_grad():
         unrolled = SetRefiner(encoder, steps=4, inner_lr=0.05)(s0, z)
     assert torch.equal(refined.detach(), unrolled)
+
+
+# --- both refiners against the reference inner loops of tests/srn/reference.py -------------
+# float64, momentum 0.5, ragged masks, an inner learning rate big enough that the
+# second-order terms, the velocities' history and the straight-through path all move the
+# gradients by far more than the tolerance (each test checks that on the references).
+
+STEPS, LR, MOMENTUM = 3, 0.3, 0.5
+RAGGED = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 1, 0, 1, 1]], dtype=torch.bool)
+DESCENTS = {"unroll": reference.unrolled_descent, "last": reference.last_step_descent}
+TIGHT = dict(rtol=1e-9, atol=1e-11)
+
+
+def float64_inputs(seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    s0 = torch.randn(B, N, D, generator=generator, dtype=torch.float64).requires_grad_(True)
+    z = torch.randn(B, E, generator=generator, dtype=torch.float64).requires_grad_(True)
+    return s0, z
+
+
+def weighted_sum64(outputs):
+    generator = torch.Generator().manual_seed(7)
+    return sum((out * torch.randn(out.shape, generator=generator, dtype=out.dtype)).sum() for out in outputs)
+
+
+def gradients(outputs, wrt):
+    """d weighted_sum64(outputs) / d each of wrt, zeros where it does not depend on one."""
+    grads = torch.autograd.grad(weighted_sum64(outputs), wrt, allow_unused=True, retain_graph=True)
+    return [torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt)]
+
+
+def assert_gradients_close(names, got, expected):
+    for name, g, e in zip(names, got, expected):
+        torch.testing.assert_close(g, e, **TIGHT, msg=lambda m, name=name: f"d/d {name}: {m}")
+
+
+def far_apart(a, b):
+    """For the tests' own sanity checks: two references they must tell apart differ well beyond TIGHT."""
+    return bool((a - b).abs().max() > 1e-4 * a.abs().max())
+
+
+@pytest.mark.parametrize("steps", [2, STEPS])  # with 2, "last" passes straight through after a single step
+@pytest.mark.parametrize("backprop", ["unroll", "last"])
+def test_set_refiner_matches_reference_descent_with_momentum_and_mask(backprop, steps):
+    torch.manual_seed(0)
+    encoder = SetEncoder(D, E, hidden=16).double()
+    s0, z = float64_inputs()
+    refiner = SetRefiner(encoder, steps=steps, inner_lr=LR, momentum=MOMENTUM, backprop=backprop)
+    refined = refiner(s0, z, RAGGED)
+
+    def energy(s):  # L = sum over the batch of ||H_agg(S) - z||^2
+        return (encoder(s, RAGGED) - z).pow(2).sum()
+
+    (expected,), losses = DESCENTS[backprop](energy, [s0], steps, LR, MOMENTUM)
+    torch.testing.assert_close(refined, expected, **TIGHT)
+    torch.testing.assert_close(refiner.inner_losses, torch.tensor(losses, dtype=torch.float64), **TIGHT)
+    names = ["S0", "z"] + [f"H_agg.{name}" for name, _ in encoder.named_parameters()]
+    wrt = [s0, z, *encoder.parameters()]
+    expected_grads = gradients([expected], wrt)
+    assert_gradients_close(names, gradients([refined], wrt), expected_grads)
+
+    other_mode = "last" if backprop == "unroll" else "unroll"
+    (other,), _ = DESCENTS[other_mode](energy, [s0], steps, LR, MOMENTUM)
+    (no_momentum,), _ = DESCENTS[backprop](energy, [s0], steps, LR, 0.0)
+    assert all(map(far_apart, expected_grads, gradients([other], wrt)))
+    assert far_apart(expected, no_momentum.detach())
+    # SetEncoder is piecewise linear in S, so with "last" only the H_agg gradients see the
+    # momentum, and only from 3 steps on (S_1 is the same with or without it).
+    if backprop == "unroll" or steps > 2:
+        assert any(map(far_apart, expected_grads, gradients([no_momentum], wrt)))
+
+
+@pytest.mark.parametrize("backprop", ["unroll", "last"])
+@pytest.mark.parametrize("refine_nodes", [True, False], ids=["nodes-and-edges", "edges-only"])
+def test_graph_refiner_matches_reference_descent_from_the_complete_graph(refine_nodes, backprop):
+    torch.manual_seed(0)
+    encoder = GraphEncoder(D, E, hidden=8).double()
+    s0, z = float64_inputs()
+    refiner = GraphRefiner(encoder, steps=STEPS, inner_lr=LR, refine_nodes=refine_nodes,
+                           momentum=MOMENTUM, backprop=backprop)
+    nodes, edges = refiner(s0, z, mask=RAGGED)
+
+    edges0 = reference.complete_graph(RAGGED, B, N)  # weight 1 on every pair of distinct real nodes
+    if refine_nodes:
+        def energy(s, w):
+            return (encoder(s, w, RAGGED) - z).pow(2).sum()
+
+        (expected_nodes, expected_edges), losses = DESCENTS[backprop](energy, [s0, edges0], STEPS, LR, MOMENTUM)
+    else:
+        def energy(w):
+            return (encoder(s0, w, RAGGED) - z).pow(2).sum()
+
+        (expected_edges,), losses = DESCENTS[backprop](energy, [edges0], STEPS, LR, MOMENTUM)
+        expected_nodes = s0
+    torch.testing.assert_close(nodes, expected_nodes, **TIGHT)
+    torch.testing.assert_close(edges, expected_edges, **TIGHT)
+    torch.testing.assert_close(refiner.inner_losses, torch.tensor(losses, dtype=torch.float64), **TIGHT)
+    assert (edges - edges0).abs().max() > 1e-3  # the edges did move
+    names = ["S0", "z"] + [f"H_agg.{name}" for name, _ in encoder.named_parameters()]
+    wrt = [s0, z, *encoder.parameters()]
+    assert_gradients_close(names, gradients([nodes, edges], wrt), gradients([expected_nodes, expected_edges], wrt))

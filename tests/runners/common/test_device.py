@@ -1,7 +1,9 @@
+import importlib
+
 import pytest
 import torch
 
-from runners.common.cli import UsageError
+from runners.common.cli import UsageError, main_guard
 from runners.common.device import resolve_device
 
 
@@ -27,3 +29,17 @@ def test_explicit_devices(text, count, expected):
 def test_unavailable_or_unknown_devices_are_usage_errors(text, count, message):
     with pytest.raises(UsageError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
         resolve_device(text, cuda_count=count)
+
+
+@pytest.mark.parametrize("runner, flags", [("circles", []), ("sort_of_clevr", []), ("cswm", ["--env", "space", "--k", "3"]),
+                                           ("clutrr", [])])
+def test_every_runner_refuses_a_gpu_the_machine_lacks_in_one_line(runner, flags, monkeypatch, capsys, tmp_path):
+    """--device cuda:3 on a machine with two GPUs: one line, exit 2, before anything runs."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    module = importlib.import_module(f"runners.{runner}")
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(lambda: module.main([*flags, "--device", "cuda:3", "--out", str(tmp_path)]))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == ("error: --device cuda:3: only 2 CUDA device(s) are available here; "
+                                       "use --device cpu\n")

@@ -93,6 +93,6 @@ def test_slurm_jobs_get_cuda_with_gpus_and_auto_means_paper(tmp_path):
     assert (on_gpus.preset, on_gpus.device, on_gpus.seeds) == ("paper", torch.device("cuda"), range(5))
     assert on_gpus.launch.slurm.gpus_per_job == 1 and on_gpus.threads == 1
     on_cpus = invocation(tmp_path, *plan, "--preset", "smoke", "--cpus-per-job", "3")
-    assert (on_cpus.preset, on_cpus.device, on_cpus.threads) == ("smoke", torch.device("cpu"), 3)
+    assert (on_cpus.preset, on_cpus.device, on_cpus.threads) == ("smoke", torch.device("cpu"), 1)  # the preset's
     with pytest.raises(UsageError, match="--device cuda: with --launcher slurm"):
         invocation(tmp_path, *plan, "--device", "cuda")

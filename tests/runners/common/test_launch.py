@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ import torch
 from patches.vendor import PROJECT_ROOT
 from runners import circles
 from runners.common.cli import ArgumentParser, JobsFailed, UsageError, add_common_arguments, parse
-from runners.common.launch import (Job, Launch, SlurmResources, environment, job_environment, jobs_of, resolve_launch,
-                                   run_job, slots, slurm_executor, submit_array)
+from runners.common import launch
+from runners.common.launch import (Job, Launch, SlurmResources, environment, execute, job_environment, jobs_of,
+                                   resolve_launch, run_job, slots, slurm_executor, submit_array,
+                                   visible_gpu_of)
 from tests.runners.test_circles import write_config
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -54,22 +57,68 @@ def test_an_unknown_launcher_or_no_jobs_is_refused(argv):
         launch_of(*argv)
 
 
-def test_local_on_cpus_shares_the_cores_between_the_jobs_at_once():
-    assert launch_of("--launcher", "local") == (Launch("local", jobs=8), 1)
-    assert launch_of("--launcher", "local", "--jobs", "2") == (Launch("local", jobs=2), 4)
+def test_local_runs_keep_the_inline_threads_and_as_many_go_at_once_as_the_cores_hold():
+    """The launcher decides how many runs go at once, never their threads (float sums
+    depend on them): a run on 8 cores without a preset's threads takes 8 wherever it runs."""
+    assert launch_of() == (Launch(), 8)
+    assert launch_of("--launcher", "local") == (Launch("local", jobs=1), 8)
+    assert launch_of("--launcher", "local", preset_threads=2) == (Launch("local", jobs=4), 2)
+    assert launch_of("--launcher", "local", "--jobs", "2") == (Launch("local", jobs=2), 8)
     assert launch_of("--launcher", "local", "--jobs", "2", preset_threads=1) == (Launch("local", jobs=2), 1)
     assert launch_of("--launcher", "local", "--jobs", "3", "--threads", "2")[1] == 2
     assert slots(Launch("local", jobs=3)) == [None, None, None]
 
 
 def test_local_on_gpus_spreads_the_jobs_over_them():
-    launch, threads = launch_of("--launcher", "local", "--jobs-per-gpu", "2", device=CUDA, gpu_count=2)
-    assert (launch.jobs, launch.gpus, threads) == (4, (0, 1), 2)
+    launch, threads = launch_of("--launcher", "local", "--jobs-per-gpu", "2", device=CUDA, gpu_count=2, preset_threads=4)
+    assert (launch.jobs, launch.gpus, threads) == (4, (0, 1), 4)
     assert slots(launch) == [0, 1, 0, 1]
     launch, _ = launch_of("--launcher", "local", "--jobs-per-gpu", "2", "--jobs", "3", device=CUDA, gpu_count=2)
     assert slots(launch) == [0, 1, 0]
     launch, _ = launch_of("--launcher", "local", device=torch.device("cuda:1"), gpu_count=2)
     assert (launch.gpus, slots(launch)) == ((1,), [1])
+
+
+@pytest.mark.parametrize("parent, expected", [
+    ("3,5", ["3", "5"]),
+    ("GPU-8e5f2c1a-0000-0000-0000-000000000001, GPU-8e5f2c1a-0000-0000-0000-000000000002",
+     ["GPU-8e5f2c1a-0000-0000-0000-000000000001", "GPU-8e5f2c1a-0000-0000-0000-000000000002"]),
+    ("MIG-2f9c6d41-1111-2222-3333-444444444444,7", ["MIG-2f9c6d41-1111-2222-3333-444444444444", "7"]),
+])
+def test_a_local_jobs_slot_names_its_gpu_as_the_parents_list_does(monkeypatch, parent, expected):
+    """torch's cuda:1 under CUDA_VISIBLE_DEVICES=3,5 is physical GPU 5: the job in slot 1
+    must be given 5 (not 1), and a UUID or MIG entry as it is written."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
+    assert [visible_gpu_of(slot) for slot in (None, 0, 1)] == [None, *expected]
+    with pytest.raises(UsageError, match="GPU 2: only 2 GPU"):
+        visible_gpu_of(2)
+
+
+def test_a_gpu_jobs_process_sees_only_its_gpu_before_its_run_starts(monkeypatch):
+    """What run_job does in the job's process: the runner's main already sees the one GPU."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # as submitit starts every local job
+    seen = []
+    runner = types.SimpleNamespace(main=lambda argv: seen.append((os.environ["CUDA_VISIBLE_DEVICES"], argv)))
+    monkeypatch.setattr(launch.importlib, "import_module", lambda name: runner)
+    run_job("circles", ["--job", "srn:0"], "GPU-8e5f2c1a-0000-0000-0000-000000000002")
+    assert seen == [("GPU-8e5f2c1a-0000-0000-0000-000000000002", ["--job", "srn:0"])]
+
+
+def test_each_local_job_is_submitted_with_the_gpu_of_its_slot(tmp_path, monkeypatch):
+    """execute hands run_job the parent's entry of each job's slot (two jobs per GPU)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    submitted = []
+
+    class Finished:
+        def done(self):
+            return True
+
+    monkeypatch.setattr(submitit.LocalExecutor, "submit",
+                        lambda self, function, *args: submitted.append((function, *args)) or Finished())
+    jobs = jobs_of([(0, "baseline"), (0, "srn"), (1, "baseline")], [], "paper", "cuda", 4)
+    execute(jobs, Launch("local", jobs=4, gpus=(0, 1), jobs_per_gpu=2), tmp_path, "circles", lambda job: True,
+            lambda names: None)
+    assert [(function, gpu) for function, _, _, gpu in submitted] == [(run_job, "3"), (run_job, "5"), (run_job, "3")]
 
 
 def test_slurm_resources_come_from_the_preset_and_the_flags(slurm_commands):
@@ -97,14 +146,14 @@ def test_a_job_is_the_command_narrowed_to_its_run():
     assert (args.preset, args.device, args.threads, args.job) == ("paper", "cuda", 2, ("srn", 3))
 
 
-def test_jobs_carry_the_project_path_and_the_hash_seed(monkeypatch):
+def test_jobs_carry_the_project_path_and_what_their_runner_declares(monkeypatch):
+    """CLUTRR's jobs get its fixed hash seed even from a launching process without it; the
+    shared launcher knows nothing of any runner's needs."""
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     monkeypatch.delenv("PYTHONHASHSEED", raising=False)
-    assert job_environment() == {"PYTHONPATH": f"{PROJECT_ROOT}:/elsewhere"}
-    monkeypatch.setenv("PYTHONHASHSEED", "0")
-    carried = job_environment()
-    assert carried["PYTHONHASHSEED"] == "0"
-    monkeypatch.delenv("PYTHONHASHSEED")
+    assert job_environment("circles") == {"PYTHONPATH": f"{PROJECT_ROOT}:/elsewhere"}
+    carried = job_environment("clutrr")
+    assert carried == {"PYTHONPATH": f"{PROJECT_ROOT}:/elsewhere", "PYTHONHASHSEED": "0"}
     with environment(carried):
         assert os.environ["PYTHONHASHSEED"] == "0" and os.environ["PYTHONPATH"] == carried["PYTHONPATH"]
     assert "PYTHONHASHSEED" not in os.environ and os.environ["PYTHONPATH"] == "/elsewhere"

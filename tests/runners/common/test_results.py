@@ -100,3 +100,19 @@ def test_a_writer_killed_mid_write_leaves_a_readable_file_and_no_lock(tmp_path):
     assert len(survivors.runs) >= 20
     survivors.put("after", {}, 0, {"value": 1}, 0.0)  # the dead writer's lock went with it
     assert ResultStore(tmp_path).get("after", {}, 0) == {"value": 1}
+
+
+def test_a_table_never_mixes_runs_of_different_environments(tmp_path):
+    """Runs made on 1 and on 2 threads (or another device or torch) are not comparable:
+    one line, not a silently mixed table."""
+    store = ResultStore(tmp_path)
+    one, two = {"threads": 1, "device": "CPU", "deterministic": True, "torch": "2.13.0"}, None
+    store.put("baseline", {"k": 1}, 0, {"acc": 0.5}, 1.0, environment=one)
+    store.put("srn", {"k": 2}, 0, {"acc": 0.6}, 1.0, environment=one)
+    assert store.table({"baseline": {"k": 1}, "srn": {"k": 2}}, range(1)) == {"baseline": [{"acc": 0.5}],
+                                                                              "srn": [{"acc": 0.6}]}
+    two = {**one, "threads": 2}
+    store.put("srn", {"k": 2}, 1, {"acc": 0.7}, 1.0, environment=two)
+    with pytest.raises(UsageError, match="mixes runs made under different environments .*threads.: 1.* / .*threads.: 2"):
+        store.table({"baseline": {"k": 1}, "srn": {"k": 2}}, range(2))
+    assert store.table({"srn": {"k": 2}}, range(1)) == {"srn": [{"acc": 0.6}]}  # seed 1 is not in this table

@@ -45,6 +45,28 @@ def test_each_run_is_seeded(tmp_path):
     assert results["a"][0]["draw"] != results["a"][1]["draw"]
 
 
+def nondeterministic_run(seed):
+    """A run whose kernel has no deterministic implementation (put_ without accumulation), twice."""
+    for _ in range(2):
+        torch.zeros(4).put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]))
+    return {"seed": seed}
+
+
+def test_each_run_counts_its_nondeterministic_kernels_and_shows_the_count(tmp_path, capsys, recwarn):
+    """Under warn_only=True such a kernel only warns, into a run's log; the count is kept
+    with the run in results.json and printed as it finishes."""
+    arms = {"baseline": Arm({}, lambda seed: {"seed": seed}), "srn": Arm({"k": 1}, nondeterministic_run)}
+    store = ResultStore(tmp_path)
+    run_arms(store, arms, inline(1))
+    assert {run["arm"]: run["nondeterministic_kernels"] for run in store.refresh().runs.values()} == {
+        "baseline": 0, "srn": 2}
+    printed = capsys.readouterr()
+    assert "baseline, seed 0: 0 s, 0 call(s) of a kernel without a deterministic implementation" in printed.out
+    assert "srn, seed 0: 0 s, 2 call(s)" in printed.out
+    shown = [warning for warning in recwarn if "put_ does not have a deterministic" in str(warning.message)]
+    assert len(shown) == 1  # where warnings go (a run's log), once
+
+
 def test_interrupt_keeps_finished_runs_and_rerun_resumes(tmp_path):
     flaky = Recorder("SRN", interrupt_at=2)
     arms = {"baseline": Arm({}, Recorder("baseline")), "SRN": Arm({"steps": 10}, flaky)}

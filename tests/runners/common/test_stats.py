@@ -49,3 +49,52 @@ def test_published_numbers_are_reference_lines_in_the_tables_units():
     assert rows[-2:] == ["| paper: RN | 95.1 ± 0.4 | - |", "| paper: RN+SRN | 96.9 | - |"]
     columns = comparison_table(runs, metrics, reference="RN", arms_as_rows=False, paper=paper).splitlines()
     assert columns[0].endswith("| paper: RN | paper: RN+SRN |") and columns[2].endswith("| 95.1 ± 0.4 | 96.9 |")
+
+
+def hand_mean_var(values):
+    """Mean and sample variance (n - 1) by plain loops."""
+    total = 0.0
+    for value in values:
+        total += value
+    mean = total / len(values)
+    squares = 0.0
+    for value in values:
+        squares += (value - mean) ** 2
+    return mean, squares / (len(values) - 1)
+
+
+def test_welch_p_is_welchs_test_by_hand():
+    """a = [1, 2, 3, 4]: mean 2.5, s^2 = 5/3; b = [2, 4, 6, 8, 10]: mean 6, s^2 = 10.
+    t = -3.5 / sqrt(5/12 + 2), Welch-Satterthwaite dof = (29/12)^2 / ((5/12)^2 / 3 + 2^2 / 4)."""
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0]
+    (m1, v1), (m2, v2) = hand_mean_var(a), hand_mean_var(b)
+    assert (m1, m2) == (2.5, 6.0) and math.isclose(v1, 5 / 3) and math.isclose(v2, 10.0)
+    se2 = v1 / len(a) + v2 / len(b)
+    t = (m1 - m2) / math.sqrt(se2)
+    dof = se2**2 / ((v1 / len(a)) ** 2 / (len(a) - 1) + (v2 / len(b)) ** 2 / (len(b) - 1))
+    assert math.isclose(t, -3.5 / math.sqrt(29 / 12)) and math.isclose(dof, (29 / 12) ** 2 / ((5 / 12) ** 2 / 3 + 1))
+    p = 2 * scipy_stats.t.sf(abs(t), dof)
+    assert math.isclose(welch_p(a, b), p, rel_tol=1e-9) and math.isclose(welch_p(b, a), p, rel_tol=1e-9)
+    assert format_p(welch_p(a, b)) == "0.069"  # t = -2.2514, dof = 5.5207
+    assert math.isnan(welch_p(a, [3.0])) and math.isnan(welch_p([], b))
+
+
+def test_mean_std_is_the_sample_std_by_hand():
+    values = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]  # mean 5, squared deviations sum to 32
+    mean, std = mean_std(values)
+    assert mean == 5.0 and math.isclose(std, math.sqrt(32 / 7))  # ddof=1 (the population std is 2)
+    assert mean_std([0.3]) == (0.3, 0.0)
+    assert mean_std([1.0, 3.0]) == (2.0, math.sqrt(2.0))
+
+
+def test_format_p_three_decimals_and_its_floor():
+    assert format_p(0.001) == "0.001" and format_p(0.000999) == "<0.001" and format_p(0.0) == "<0.001"
+    assert format_p(0.01249) == "0.012" and format_p(0.5) == "0.500" and format_p(0.99951) == "1.000"
+    assert format_p(1.0) == "1.000" and format_p(float("nan")) == "n/a"
+
+
+def test_welch_p_is_undefined_when_neither_arm_varies():
+    """scipy answers 0.0 for two constant arms of different means (every seed of a smoke
+    run at the same accuracy): the report must say n/a, as for the paper's numbers."""
+    assert math.isnan(welch_p([0.5, 0.5], [0.7, 0.7])) and format_p(welch_p([0.5, 0.5], [0.7, 0.7])) == "n/a"
+    assert welch_p([0.5, 0.5], [0.7, 0.8]) < 1  # one arm varies: defined

@@ -1,0 +1,69 @@
+"""benchmarks/gpu_check.py in its tiny mode on the CPU (circles, the cheapest runner): the
+report has every measurement the check promises; its comparisons fail when they should;
+bad devices are one line and exit code 2."""
+import json
+
+import pytest
+import torch
+
+from benchmarks import arm_steps, gpu_check
+from runners.common.cli import main_guard
+
+CPU = torch.device("cpu")
+
+
+def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
+    gpu_check.main(["--tiny", "--device", "cpu", "--only", "circles", "--out", str(tmp_path / "out"),
+                    "--data-dir", str(tmp_path / "data")])
+    report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert (report["scale"], report["preset"], report["device"]) == ("tiny", "smoke", "cpu")
+    circles = report["runners"]["circles"]
+    cost = circles["cost"]
+    assert list(cost) == ["baseline", "srn"] and cost["srn"]["paper_appendix_g"] == "+10% per epoch"
+    for arm in cost.values():
+        assert arm["seconds_per_step"] > 0 and arm["peak_memory_gb"] is None
+        assert arm["seconds_per_epoch"] == pytest.approx(arm["seconds_per_step"] * arm["batches_per_epoch"])
+    assert cost["baseline"]["batches_per_epoch"] == 8000 // 4  # the smoke preset's images at the tiny batch
+    assert cost["srn"]["x_baseline"] == pytest.approx(cost["srn"]["seconds_per_step"] / cost["baseline"]["seconds_per_step"])
+    agreement = circles["agreement"]
+    assert agreement["rerun_identical"] and agreement["zero_steps_equal_baseline"] == {"srn": True}
+    assert agreement["launcher_local_equals_inline"] and agreement["runs"] == 2
+    assert agreement["nondeterministic_kernel_calls"] == 0
+    [table] = circles["forecast_hours"]["tables"].values()
+    assert (table["runs"], table["epochs"]) == (9, 100)  # the paper preset: 3 arms x 3 seeds, 100 epochs
+    per_run = {"baseline": cost["baseline"]["seconds_per_epoch"], "srn": cost["srn"]["seconds_per_epoch"]}
+    expected = 3 * 100 * (per_run["baseline"] + 2 * per_run["srn"]) / 3600  # srn-s0-gradient costs as srn
+    assert table["one_job"] == pytest.approx(expected) and table["two_jobs_per_gpu"] is None
+    printed = capsys.readouterr().out
+    assert "| circles | srn |" in printed and "| circles | yes (srn) | srn: yes | yes (2 runs) |" in printed
+    assert (tmp_path / "out" / "gpu_check.md").read_text() in printed
+
+
+def circles_arms(**options) -> dict:
+    return arm_steps.BUILDERS["circles"]("smoke", CPU, None, None, batch_size=4, **options)
+
+
+def test_a_rerun_that_differs_is_caught():
+    same = gpu_check.bitwise_equal(gpu_check.trained(circles_arms()["srn"], 2),
+                                   gpu_check.trained(circles_arms()["srn"], 2))
+    other_seed = gpu_check.bitwise_equal(gpu_check.trained(circles_arms()["srn"], 2),
+                                         gpu_check.trained(circles_arms(seed=1)["srn"], 2))
+    assert same and not other_seed
+
+
+def test_a_zero_step_arm_that_computes_something_else_is_caught():
+    arms = circles_arms(refiner_steps=0)
+    reference = gpu_check.first_step("circles", arms["baseline"])
+    assert gpu_check.same_first_step(reference, gpu_check.first_step("circles", arms["srn"]))
+    refining = circles_arms(refiner_steps=1)
+    assert not gpu_check.same_first_step(reference, gpu_check.first_step("circles", refining["srn"]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "cuda"], "error: --device cuda: no CUDA device is available here; use --device cpu"),
+    (["--device", "cpu"], "error: --device cpu: the full check measures a GPU; add --tiny to check the check on a CPU"),
+])
+def test_a_device_it_cannot_check_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(lambda: gpu_check.main([*argv, "--out", str(tmp_path)]))
+    assert exit_.value.code == 2 and capsys.readouterr().err == message + "\n"
