@@ -42,7 +42,7 @@ import yaml  # noqa: E402
 from benchmarks.arm_steps import BUILDERS, ArmSteps, upstream_parameters  # noqa: E402
 from benchmarks.refiner_overhead import PAPER_OVERHEAD  # noqa: E402
 from benchmarks.timing import step_cost  # noqa: E402
-from runners import circles, clutrr, clutrr_data, cswm, reproduce, sort_of_clevr  # noqa: E402
+from runners import clutrr, clutrr_data, reproduce  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
 from runners.common.cli import DATA_DIR, ArgumentParser, UsageError, main_guard, parse  # noqa: E402
 from runners.common.device import device_name, resolve_device, use_device  # noqa: E402
@@ -53,7 +53,6 @@ from runners.common.seeding import available_cores, counting_nondeterminism  # n
 from runners.cswm_data import TRANSITIONS_PER_EPISODE  # noqa: E402
 
 RUNNERS = ("cswm", "sort_of_clevr", "clutrr", "circles")
-MODULES = {"cswm": cswm, "sort_of_clevr": sort_of_clevr, "clutrr": clutrr, "circles": circles}
 MEMORY_HEADROOM = 0.9  # of the GPU's memory that jobs sharing it may fill
 
 
@@ -175,7 +174,7 @@ def launcher_check(runner: str, scale: Scale, device: torch.device, folder: Path
     for name, launch in (("inline", []), ("local", two_at_once)):
         start = time.perf_counter()
         with open(folder / f"{name}.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            MODULES[runner].main([*argv, "--out", str(folder / name), *launch])
+            reproduce.RUNNERS[runner].main([*argv, "--out", str(folder / name), *launch])
         seconds[name] = time.perf_counter() - start
     inline, local = finished_numbers(folder / "inline"), finished_numbers(folder / "local")
     return {"launcher_local_equals_inline": inline == local, "runs": len(inline),

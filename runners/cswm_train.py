@@ -1,7 +1,7 @@
 """One C-SWM run through the pinned upstream scripts: train.py, then eval.py at 1, 5 and
 10 prediction steps, with or without the SRN (adapters.cswm), under patches.cswm, on the
 run's device (train.py and eval.py take CUDA whenever it is available: they get --no-cuda
-when the run asks for the CPU, and a GPU other than the first is made torch's current one).
+when the run asks for the CPU; runners.common.runs makes the run's GPU torch's current one).
 
 What the scripts print stays off the console: train.py logs every line to ``log.txt`` in
 the run's checkpoint folder, eval.py's output is appended to ``eval.txt`` beside it; the
@@ -20,7 +20,6 @@ from tqdm import tqdm
 from adapters import cswm as adapter
 from adapters.contract import RefinerSettings
 from patches import cswm, vendor
-from runners.common.device import use_device
 from runners.common.settings import Checked, Count, Positive
 
 PREDICTION_STEPS = (1, 5, 10)
@@ -77,7 +76,6 @@ def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: 
     log.txt into the folder ``checkpoint``. Returns train.py's globals."""
     argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
             "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
-    use_device(device)
     with tqdm(total=settings.epochs, desc="epochs", unit="epoch", leave=False) as bar:
         output = ScriptOutput(echo=sys.stderr if echo else None, bar=bar)
         return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, refiner), output=output)
@@ -90,7 +88,6 @@ def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: 
     ``next_state_flat`` [N, K * D], ...), from which its numbers are read."""
     argv = ["--dataset", str(dataset), "--save-folder", str(checkpoint), "--num-steps", str(steps),
             *device_argv(device)]
-    use_device(device)
     with open(checkpoint / "eval.txt", "a") as log:
         output = ScriptOutput(log=log, echo=sys.stderr if echo else None)
         return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, refiner), output=output)

@@ -21,6 +21,7 @@ from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from patches.clutrr.torch_geometric import Batch, Data
 from tests import clutrr_world
+from tests.tensor_reads import count_reads
 
 # an upstream module that imports each stand-in unconditionally
 IMPORTED_BY = {
@@ -281,25 +282,6 @@ def test_packing_gets_the_lengths_on_the_cpu_on_cuda(monkeypatch):
     with pytest.raises(RuntimeError, match="should be a 1D CPU int64 tensor"):
         loss_on_pretend_cuda(unpatched)
     assert unpatched.lengths_devices == [CUDA]
-
-
-READS = ("item", "tolist", "__int__", "__index__", "__float__", "__bool__")
-
-
-def count_reads(monkeypatch) -> list:
-    """From now on, the name of every read of a tensor's values into Python (a device-to-host
-    copy and a synchronisation each on CUDA), in order."""
-    reads = []
-
-    def counted(name, read):
-        def reading(tensor, *args, **kwargs):
-            reads.append(name)
-            return read(tensor, *args, **kwargs)
-        return reading
-
-    for name in READS:
-        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
-    return reads
 
 
 def texts(generator, batch, predictions) -> tuple:

@@ -1,5 +1,4 @@
 import math
-import sys
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ from runners import circles_data as dataset
 from runners import circles_train
 from runners.circles_models import build_autoencoder
 from runners.circles_train import evaluate, to_float, train
+from tests.tensor_reads import count_reads
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
 SRN = RefinerSettings("srn", steps=3, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
@@ -64,27 +64,6 @@ def test_without_inner_steps_the_refiner_keeps_its_own(data):
     assert model.refiner.steps == SRN.steps and model.refiner.inner_losses.shape == (SRN.steps,)
 
 
-READS = ("item", "tolist", "__int__", "__index__", "__float__", "__bool__")
-
-
-def count_runner_reads(monkeypatch) -> list:
-    """From now on, the name of every read of a tensor's values into Python (a
-    synchronisation each on a GPU) that runners.circles_train makes itself (Adam's reads
-    of its step counters, kept on the CPU, are not the runner's), in order."""
-    reads = []
-
-    def counted(name, read):
-        def reading(tensor, *args, **kwargs):
-            if sys._getframe(1).f_globals is vars(circles_train):
-                reads.append(name)
-            return read(tensor, *args, **kwargs)
-        return reading
-
-    for name in READS:
-        monkeypatch.setattr(torch.Tensor, name, counted(name, getattr(torch.Tensor, name)))
-    return reads
-
-
 def test_training_reads_the_loss_once_per_epoch_into_the_python_float_history(data, monkeypatch):
     """One read of the device per epoch, and the history is what summing each step's loss
     as a Python float (float32 values added in float64) gives, bit for bit."""
@@ -95,7 +74,7 @@ def test_training_reads_the_loss_once_per_epoch_into_the_python_float_history(da
         return steps[-1]
 
     monkeypatch.setattr(circles_train, "train_step", recorded_step)
-    reads = count_runner_reads(monkeypatch)
+    reads = count_reads(monkeypatch, made_by=circles_train)
     torch.manual_seed(0)
     model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
     history = train(model, torch.from_numpy(data.images), epochs=2, batch_size=4, lr=1e-3,
