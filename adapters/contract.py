@@ -8,23 +8,22 @@ shuffles, dropout masks — are those of the baseline run of the same seed, and 
 inner steps the refined model is the baseline bit for bit.
 """
 import contextlib
-import math
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable, Iterator
+from typing import Annotated, Callable, Iterator
 
 import torch
 from torch import nn
 
 from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
+from srn.inner_descent import Backprop, Steps
+from srn.settings import Checked, Count, Fraction, Index, OneOf, Positive
 
-KINDS = ("srn", "grn")
-BACKPROPS = ("unroll", "last")
-MAX_STEPS = 1000  # each inner step is a double backward pass per batch: more would not finish
+KINDS = ("srn", "grn")  # the refiner kinds, each an arm of its own name
 
 
 @dataclass(frozen=True)
-class RefinerSettings:
+class RefinerSettings(Checked):
     """One refiner.
 
     kind: "srn" (SetRefiner over SetEncoder) or "grn" (GraphRefiner over GraphEncoder);
@@ -33,36 +32,19 @@ class RefinerSettings:
     hidden: H_agg's hidden width; embedding: the width of z and of H_agg's output (None:
     the width the adapter takes from its upstream model); pieces: FSPool's pieces;
     seed: initialises the refiner's parameters (the run's seed; None until a run sets it).
+    The inner loop's fields are declared as the refiners declare them
+    (``srn.inner_descent.InnerDescent``); a value outside a declaration raises ValueError.
     """
 
-    kind: str
-    steps: int
-    inner_lr: float
-    momentum: float = 0.0
-    backprop: str = "unroll"
-    hidden: int = 512
-    embedding: int | None = None
-    pieces: int = 20
-    seed: int | None = None
-
-    def __post_init__(self):
-        problems = []
-        if self.kind not in KINDS:
-            problems.append(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if not isinstance(self.steps, int) or not 0 <= self.steps <= MAX_STEPS:
-            problems.append(f"steps must be an integer in 0..{MAX_STEPS}, got {self.steps!r}")
-        if not isinstance(self.inner_lr, (int, float)) or not (self.inner_lr > 0 and math.isfinite(self.inner_lr)):
-            problems.append(f"inner_lr must be a finite number > 0, got {self.inner_lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
-            problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.backprop not in BACKPROPS:
-            problems.append(f"backprop must be one of {', '.join(BACKPROPS)}, got {self.backprop!r}")
-        for name in ("hidden", "pieces") + (("embedding",) if self.embedding is not None else ()):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                problems.append(f"{name} must be an integer >= 1, got {value!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
+    kind: Annotated[str, OneOf(KINDS)]
+    steps: Steps
+    inner_lr: Positive
+    momentum: Fraction = 0.0
+    backprop: Backprop = "unroll"
+    hidden: Count = 512
+    embedding: Count | None = None
+    pieces: Count = 20
+    seed: Index | None = None
 
     def embedding_or(self, width: int) -> int:
         """The width of z: ``embedding``, or the upstream's ``width`` when it is None."""

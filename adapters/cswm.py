@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from adapters.contract import Adapter, RefinerSettings, build_refiner, refiner_rng
+from patches.vendor import module_copy
 
 UPSTREAM = "c-swm"
 
@@ -66,10 +67,7 @@ def install_on_construction(modules: ModuleType, settings: RefinerSettings) -> M
             super().__init__(*args, **kwargs)
             install(self, settings)
 
-    copy = ModuleType(modules.__name__, modules.__doc__)
-    copy.__dict__.update(vars(modules))
-    copy.ContrastiveSWM = ContrastiveSWMWithSRN
-    return copy
+    return module_copy(modules, ContrastiveSWM=ContrastiveSWMWithSRN)
 
 
 ADAPTER = Adapter(UPSTREAM, ("srn",), install, install_on_construction)

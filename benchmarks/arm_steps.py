@@ -45,7 +45,7 @@ from runners.common.invocation import BASELINE, preset_invocation
 from runners.common.presets import CONFIG_DIR, load_preset
 from runners.common.seeding import seed_everything
 from runners.common.settings import frozen, with_overrides
-from runners.sort_of_clevr_data import KINDS, SPLIT_SEEDS, generate
+from runners.sort_of_clevr_data import QUESTION_KINDS, SPLIT_SEEDS, generate
 from runners.sort_of_clevr_scenes import SortOfClevr
 from runners.sort_of_clevr_train import batch_tensors, build_model
 
@@ -196,7 +196,7 @@ def sort_of_clevr_steps(preset: str, device: torch.device, data_dir: Path, clutr
     split = generate(scenes, -(-settings.batch_size // scenes.questions_per_image), SPLIT_SEEDS["train"])
     images, questions, answers = batch_tensors(split, "rel", np.arange(settings.batch_size), device)
     module = relational_networks.model_module(upstream)
-    batches = len(KINDS) * (settings.train_images * scenes.questions_per_image // settings.batch_size)
+    batches = len(QUESTION_KINDS) * (settings.train_images * scenes.questions_per_image // settings.batch_size)
     arms = {}
     for name, refiner in {BASELINE: None, **seeded_refiners(invocation, seed)}.items():
         seed_run(seed)

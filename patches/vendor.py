@@ -150,6 +150,16 @@ def import_modules(upstream: Upstream, names: Sequence[str], shims: Mapping[str,
     return SimpleNamespace(**modules)
 
 
+def module_copy(module: ModuleType, **replacements) -> ModuleType:
+    """A copy of ``module`` (same name, same attributes) with ``replacements`` set on it,
+    e.g. a subclass of an upstream model class under the class's name. The original keeps
+    its own attributes, so code inside it (``super(Model, self)``) still finds them."""
+    copy = ModuleType(module.__name__, module.__doc__)
+    copy.__dict__.update(vars(module))
+    copy.__dict__.update(replacements)
+    return copy
+
+
 def run_script(
     upstream: Upstream,
     script: str,

@@ -11,6 +11,7 @@ gradient through S0 into G where the preset detaches S0, as the paper preset doe
 images decomposed per number of circles (Table 1's layout) and the test reconstruction
 error, and draws the figures of seed 0 under DIR/<preset>-<images>images-<epochs>epochs/.
 """
+import argparse
 import shlex
 import sys
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from adapters.contract import RefinerSettings  # noqa: E402
+from adapters.contract import KINDS, RefinerSettings  # noqa: E402
 from runners import circles_plots as plots  # noqa: E402
 from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E402
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
@@ -31,11 +32,13 @@ from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import device_here  # noqa: E402
-from runners.common.invocation import BASELINE, LABELS, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.curves import save_curves  # noqa: E402
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
-from runners.common.settings import Checked, Count, Index, Positive, Range, frozen, with_overrides  # noqa: E402
+from runners.common.settings import frozen, with_overrides  # noqa: E402
+from srn.settings import Checked, Count, Index, Positive, Range  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 
 RUNNER = "circles"
@@ -45,7 +48,7 @@ METRICS = [Metric(f"decomposed_{n}", f"{n} circle{'s' if n > 1 else ''}: % decom
 PRESENTATION = ("scale", "figure_images", "interpolation_frames", "tsne_radius", "tsne_step")  # not in any run
 REFINER_ONLY = ("curriculum", "detach_initial_set")  # in the refiner arm's runs only
 S0_GRADIENT = "srn-s0-gradient"  # --s0-gradient: the SRN arm with detach_initial_set false
-ARM_LABELS = {**LABELS, S0_GRADIENT: "SRN, gradient to S0"}
+ARM_LABELS = {**arm_labels([BASELINE, *KINDS]), S0_GRADIENT: "SRN, gradient to S0"}
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Settings(Checked):
             object.__setattr__(self, "curriculum", Curriculum(**self.curriculum))
         for name, size in (("generator_widths", 4), ("decoder_widths", 3)):
             widths = tuple(getattr(self, name))
-            if len(widths) != size or any(Range(int, 1).problem(name, width) for width in widths):
+            if len(widths) != size or any(Range(int, 1).problem(width) for width in widths):
                 raise ValueError(f"{name} must list {size} widths, each an integer >= 1, got {list(widths)}")
             object.__setattr__(self, name, widths)
         if self.train_images < self.batch_size:
@@ -167,7 +170,8 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: RefinerSett
             path.parent.mkdir(exist_ok=True)
             with replaced_atomically(path) as temporary:
                 torch.save(model.state_dict(), temporary)
-        return {**metrics, "train_loss": history[-1]}
+        return {**metrics, "train_loss": history[-1],
+                "curve": [{"epoch": epoch, "train_loss": loss} for epoch, loss in enumerate(history, 1)]}
     return Arm(identity, run)
 
 
@@ -192,12 +196,13 @@ def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings,
     return models
 
 
-def paper_identities(refiner_kinds: list[str], s0_gradient: bool) -> dict[str, dict]:
-    """The run settings of each arm under the paper preset (configs/circles.yaml)."""
-    flags = [f"--{kind}" for kind in refiner_kinds] + (["--s0-gradient"] if s0_gradient else [])
-    args, paper = preset_invocation(RUNNER, parse_args, "paper", flags)
-    settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
-    return {name: arm_identity(*built) for name, built in arm_models(settings, paper.refiners, args.s0_gradient).items()}
+def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict, dict[str, dict]]:
+    """A command's settings (its preset, with --epochs and --images over it), what each arm
+    builds its models with (``arm_models``) and each arm's identity (``arm_identity``)."""
+    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_images": args.images}),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    models_of = arm_models(settings, invocation.refiners, args.s0_gradient)
+    return settings, models_of, {name: arm_identity(*built) for name, built in models_of.items()}
 
 
 def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, settings: Settings,
@@ -221,10 +226,7 @@ def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, se
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     invocation = resolve(RUNNER, args)
-    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_images": args.images}),
-                      f"{invocation.config_path} preset {invocation.preset}")
-    models_of = arm_models(settings, invocation.refiners, args.s0_gradient)
-    identities = {name: arm_identity(*built) for name, built in models_of.items()}
+    settings, models_of, identities = experiment(args, invocation)
     directory = args.out / f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs"
     if args.dry_run:
         print_plan(invocation, ResultStore(directory, create=False), identities, settings)
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     print(scale)
     for kind, refiner in invocation.refiners.items():
         if settings.curriculum.epochs >= settings.epochs:
-            print(f"note: the curriculum covers all {settings.epochs} epochs: {LABELS[kind]} trains with "
+            print(f"note: the curriculum covers all {settings.epochs} epochs: {arm_label(kind)} trains with "
                   f"{settings.curriculum.steps} inner steps throughout, never its own {refiner.steps}")
     store = ResultStore(directory)
     try:
@@ -252,7 +254,9 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     published = paper_table(RUNNER, "table_1")
-    differing = differences(identities, paper_identities(list(invocation.refiners), args.s0_gradient))
+    flags = [f"--{kind}" for kind in invocation.refiners] + (["--s0-gradient"] if args.s0_gradient else [])
+    differing = paper_differences(RUNNER, parse_args, flags, lambda paper_args, paper: experiment(paper_args, paper)[2],
+                                  identities)
     labels = {name: ARM_LABELS[name] for name in runs}
     table = comparison_table({labels[name]: metrics for name, metrics in runs.items()}, METRICS,
                              reference=ARM_LABELS[BASELINE], arms_as_rows=False,
@@ -261,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     models = load_models(arms, models_of, device_here(invocation.device), directory)
     paths = draw_figures(models, test_data, settings, directory)
+    save_curves(store, identities, ARM_LABELS, invocation.seeds, f"Circles, {scale}", [Metric("train_loss", "training loss")])
+    paths.append(directory / "curves.png")
     command = f"python runners/{RUNNER}.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n\n".join([
         "# Circles: % of test images decomposed, by number of circles (paper Table 1)",

@@ -20,6 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the project from its root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+import argparse
 import os
 import shutil
 import time
@@ -28,25 +29,27 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from adapters.clutrr import PADDINGS
-from adapters.contract import RefinerSettings
+from adapters.contract import KINDS, RefinerSettings
 from patches import vendor
 from patches.clutrr import NAME as UPSTREAM
 from patches.clutrr.run_config import prepare_dictionary
 from runners import clutrr_data, clutrr_plots
+from runners.common.curves import save_curves
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
-from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve
-from runners.common.paper import differences, paper_table, reference_note, reference_rows
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
+from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
-from runners.common.settings import Checked, Count, Fraction, NonNegative, frozen, with_overrides
+from runners.common.settings import frozen, with_overrides
+from srn.settings import Checked, Count, Fraction, NonNegative
 from runners.common.stats import Metric, comparison_table
 
 RUNNER = "clutrr"
 HASH_SEED = "0"  # the upstream maps entities through the iteration order of sets of names
 JOB_ENVIRONMENT = {"PYTHONHASHSEED": HASH_SEED}  # a job's process runs the upstream too (runners.common.launch)
-LABELS = {BASELINE: "RN", "srn": "RN + SRN", "grn": "RN + GRN"}  # arm name -> label in tables and plots
+MODEL = "RN"  # the upstream model: the arms are "RN", "RN + SRN", "RN + GRN"
 ABLATION = (  # the SRN arms of --padding-ablation: (name suffix, steps (None: the refiner's), padding)
     ("pad20 r=0, unmasked", 0, "naive"),
     ("pad20 r=0, pad terms zeroed", 0, "zeroed"),
@@ -123,18 +126,12 @@ def identity(run: RunSettings, settings: Settings, upstream_commit: str) -> dict
             "encoder_dropout": run.encoder_dropout, "upstream": upstream_commit, "l2": run.l2, "refiner": refiner}
 
 
-def label(name: str) -> str:
-    """"srn, pad20 r=0, masked" -> "RN + SRN, pad20 r=0, masked"."""
-    kind, *rest = name.split(", ", 1)
-    return ", ".join([LABELS[kind], *rest])
-
-
 def make_arm(name: str, run_settings: RunSettings, arm_identity: dict, root: Path, runs_dir: Path, device: str) -> Arm:
     def run(seed: int) -> dict:
         slug = name.replace(" ", "").replace(",", "_").replace("=", "")
         run_dir = runs_dir / f"{slug}-{settings_key(arm_identity)}-seed{seed}"
         shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted attempt left
-        return train(run_settings, seed, root, run_dir, device, description=f"{label(name)}, seed {seed}")
+        return train(run_settings, seed, root, run_dir, device, description=f"{arm_label(name, MODEL)}, seed {seed}")
 
     return Arm(arm_identity, run)
 
@@ -145,16 +142,18 @@ def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
     for name, arm in arms.items():
         seconds = store.seconds(name, arm.settings)
         if seconds:
-            parts.append(f"{label(name)} {np.mean(seconds) / 60:.1f}")
+            parts.append(f"{arm_label(name, MODEL)} {np.mean(seconds) / 60:.1f}")
     return ", ".join(parts)
 
 
-def paper_identities(flags: list[str], upstream_commit: str) -> dict[str, dict]:
-    """The run settings of each arm under the paper preset (configs/clutrr.yaml)."""
-    _, paper = preset_invocation(RUNNER, parse_args, "paper", flags)
-    settings = frozen(Settings, paper.config, f"{paper.config_path} preset paper")
-    return {name: identity(run, settings, upstream_commit)
-            for name, run in arm_runs(settings, paper.refiners, padding_ablation=False).items()}
+def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, RunSettings], dict[str, dict]]:
+    """A command's settings (its preset, with --epochs and --train-rows over it), what each
+    arm's runs train (``arm_runs``) and each arm's identity (``identity``)."""
+    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows}),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
+    commit = vendor.checkout(UPSTREAM).commit
+    return settings, runs, {name: identity(run, settings, commit) for name, run in runs.items()}
 
 
 def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: Invocation, upstream_commit: str,
@@ -165,19 +164,19 @@ def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: I
     rows = settings.train_rows or "all 15,083"
     seeds = invocation.seeds
     lines = [
-        "# CLUTRR: " + (" vs ".join(runs) if not padding_ablation else f"padding ablation ({LABELS['srn']})"),
+        "# CLUTRR: " + (" vs ".join(runs) if not padding_ablation else f"padding ablation ({arm_label('srn', MODEL)})"),
         "",
         f"{clutrr_data.NAME}, {rows} training stories (80% train, 20% validation), {settings.epochs} epochs, "
         f"seeds {seeds.start}..{seeds.stop - 1}, preset {invocation.preset}, upstream {UPSTREAM} {upstream_commit[:7]}.",
         "",
     ]
-    reference = LABELS[BASELINE]
+    reference = arm_label(BASELINE, MODEL)
     if padding_ablation:
         lines += ["Mean test accuracy (%) on k=2,3,4: at each run's best epoch, at its last epoch; and the best epoch.", "",
                   comparison_table(runs, ABLATION_METRICS, reference)]
     else:
         published = paper_table(RUNNER, "section_3_3")
-        shown = {name: label for name, label in LABELS.items() if label in runs}
+        shown = {name: label for name, label in arm_labels([BASELINE, *KINDS], MODEL).items() if label in runs}
         lines += ["Test accuracy (%) per k at each run's best epoch by mean test accuracy on k=2,3,4 "
                   "(the paper's selection), and that mean.", "",
                   comparison_table(runs, ACCURACY, reference, paper=reference_rows(published, differing, shown)), "",
@@ -192,11 +191,8 @@ def main(argv=None) -> None:
     if args.padding_ablation and args.grn:
         raise UsageError("--padding-ablation trains SRN arms only: drop --grn")
     invocation = resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
-    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows}),
-                      f"{invocation.config_path} preset {invocation.preset}")
+    settings, runs, identities = experiment(args, invocation)
     commit = vendor.checkout(UPSTREAM).commit
-    runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
-    identities = {name: identity(run, settings, commit) for name, run in runs.items()}
     folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}"
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), identities, settings)
@@ -211,21 +207,24 @@ def main(argv=None) -> None:
     finished = run_arms(store, arms, invocation)
     if finished is None:  # this process was one job of a launcher: the launching command reports
         return
-    by_label = {label(name): metrics for name, metrics in finished.items()}
-    differing = [] if args.padding_ablation else differences(
-        identities, paper_identities([f"--{kind}" for kind in invocation.refiners], commit))
+    by_label = {arm_label(name, MODEL): metrics for name, metrics in finished.items()}
+    differing = [] if args.padding_ablation else paper_differences(
+        RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners],
+        lambda paper_args, paper: experiment(paper_args, paper)[2], identities)
     text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
                   time.perf_counter() - start, differing)
     print("\n" + text)
     if args.padding_ablation:
         atomic_write_text(store.directory / "ablation.md", text)
-        clutrr_plots.learning_curves(by_label, store.directory / "ablation_curves.png")
-        print(f"saved {store.directory / 'ablation.md'} and ablation_curves.png")
+        save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds,
+                    "CLUTRR padding ablation", clutrr_plots.CURVE_METRICS, figure="ablation_curves.png")
+        print(f"saved {store.directory / 'ablation.md'}, ablation_curves.png and tensorboard/")
     else:
         store.write_markdown(text)
-        clutrr_plots.learning_curves(by_label, store.directory / "curves.png")
+        save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds, "CLUTRR",
+                    clutrr_plots.CURVE_METRICS)
         clutrr_plots.accuracy_by_k(by_label, store.directory / "accuracy_by_k.png")
-        print(f"saved {store.directory / 'results.md'}, curves.png and accuracy_by_k.png")
+        print(f"saved {store.directory / 'results.md'}, curves.png, accuracy_by_k.png and tensorboard/")
 
 
 def with_fixed_hash_seed() -> None:

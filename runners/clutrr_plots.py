@@ -1,5 +1,6 @@
-"""Figures of runners/clutrr.py, from the finished runs of each arm (arm label -> one
-summary of runners.clutrr_train.summarise per seed)."""
+"""The figure of runners/clutrr.py besides its learning curves (``CURVE_METRICS``, drawn by
+runners.common.curves): test accuracy per k, from the finished runs of each arm (arm
+label -> one summary of runners.clutrr_train.summarise per seed)."""
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -8,8 +9,11 @@ from matplotlib.figure import Figure
 
 from runners.clutrr_data import TEST_KS
 from runners.common.plots import save_figure
+from runners.common.stats import Metric
 
 TRAINED_KS = (1.5, 4.5)  # the band of k the arms are trained on (2, 3, 4)
+CURVE_METRICS = [Metric("train_loss", "training loss"), Metric("validation_accuracy", "validation accuracy (%)", 100),
+                 Metric("test_mean_234", "test accuracy, mean of k=2,3,4 (%)", 100)]
 
 
 def accuracy_by_k(runs: Mapping[str, Sequence[dict]], path: Path) -> Path:
@@ -25,17 +29,4 @@ def accuracy_by_k(runs: Mapping[str, Sequence[dict]], path: Path) -> Path:
     axis.set(xlabel="k (relations to chain; trained on 2, 3, 4)", ylabel="test accuracy (%)",
              title="CLUTRR, at each run's best epoch on k=2,3,4")
     axis.legend()
-    return save_figure(figure, path)
-
-
-def learning_curves(runs: Mapping[str, Sequence[dict]], path: Path) -> Path:
-    """Mean test accuracy (%) on k=2,3,4 per epoch, mean over seeds."""
-    figure = Figure(figsize=(6, 4), layout="tight")
-    axis = figure.subplots()
-    for arm, metrics in runs.items():
-        curves = np.array([run["curves"]["mean_234"] for run in metrics]) * 100  # [seeds, epochs]
-        epochs = np.arange(1, curves.shape[1] + 1)
-        axis.plot(epochs, curves.mean(0), marker=".", label=f"{arm} (n={len(curves)})")
-    axis.set(xlabel="epoch", ylabel="mean test accuracy on k=2,3,4 (%)", title="CLUTRR learning curves (mean over seeds)")
-    axis.legend(fontsize="small")
     return save_figure(figure, path)

@@ -76,9 +76,10 @@ def k_of_test_file(name: str) -> int | None:
 
 
 def summarise(metrics: list[tuple]) -> dict:
-    """Per epoch test accuracy per k, validation accuracy and training loss, and the
-    paper's numbers: the epoch with the best mean test accuracy over k=2,3,4, its
-    accuracy per k (``acc_k2`` .. ``acc_k10``) and that mean (``best_234``)."""
+    """The paper's numbers: the epoch with the best mean test accuracy over k=2,3,4, its
+    accuracy per k (``acc_k2`` .. ``acc_k10``) and that mean (``best_234``), the last
+    epoch's mean (``final_234``), and the learning curve (``curve``: per epoch the training
+    loss, the validation accuracy, the test accuracy per k and its mean over k=2,3,4)."""
     test: dict[int, dict[int, float]] = {k: {} for k in TEST_KS}
     validation, loss = {}, {}
     for context, name, step, value in metrics:
@@ -97,7 +98,8 @@ def summarise(metrics: list[tuple]) -> dict:
         best_234=float(mean_234[best]),
         best_epoch=epochs[best],
         final_234=float(mean_234[-1]),
-        curves={"test": {str(k): curves[k] for k in TEST_KS}, "mean_234": mean_234.tolist(),
-                "validation": [validation[e] for e in epochs], "train_loss": [loss[e] for e in epochs]},
+        curve=[{"epoch": epoch, "train_loss": loss[epoch], "validation_accuracy": validation[epoch],
+                "test_mean_234": float(mean_234[index]), **{f"test_k{k}": curves[k][index] for k in TEST_KS}}
+               for index, epoch in enumerate(epochs)],
     )
     return summary

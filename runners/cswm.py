@@ -24,12 +24,14 @@ from typing import Callable
 
 from patches import vendor
 from runners import cswm_data
+from runners.common.curves import curve_table, save_curves
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
-from runners.common.invocation import BASELINE, LABELS, Invocation, preset_invocation, print_plan, refiner_identity, resolve
-from runners.common.paper import differences, paper_table, reference_note, reference_rows
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
+from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
-from runners.common.settings import Count, frozen, with_overrides
+from runners.common.settings import frozen, with_overrides
+from srn.settings import Count
 from runners.common.stats import Metric, comparison_table
 from runners.cswm_plots import plot_ranking
 from runners.cswm_train import PREDICTION_STEPS, TrainSettings, train_and_evaluate
@@ -43,6 +45,10 @@ RANKING_METRICS = [
     for key, label in (("h1", "H@1"), ("mrr", "MRR"))
 ]
 SPREAD_METRIC = Metric("spread", "state spread", digits=3)
+CURVE_METRICS = [Metric("train_loss", "train loss (train.py's average)", digits=5),
+                 *(metric for metric in RANKING_METRICS if metric.key.startswith("h1_")),
+                 *(metric for metric in RANKING_METRICS if metric.key.startswith("mrr_"))]
+CURVE_TABLE_METRICS = CURVE_METRICS[:4]  # the loss and H@1 at 1, 5 and 10 steps
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,16 +66,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @dataclass(frozen=True)
 class Settings(TrainSettings):
     """What one command compares besides the refiner: train.py's settings (``num_objects``
-    is --k), the game, the datasets and ``tuned_inner_lr``: appendix E's inner learning
-    rates, per game (and per K for Pong), the SRN's default."""
+    is --k), the game, the datasets, ``tuned_inner_lr``: appendix E's inner learning
+    rates, per game (and per K for Pong), the SRN's default, and ``eval_every``: rank the
+    evaluation set every that many epochs for the learning curve (None: only the train
+    loss per epoch; it does not change the training, and is not part of a run's identity)."""
 
     env: str
     train_episodes: Count
     eval_episodes: Count
     tuned_inner_lr: dict
+    eval_every: Count | None = None
 
     def __post_init__(self):
         super().__post_init__()
+        if self.eval_every is not None and self.eval_every > self.epochs:
+            raise ValueError(f"eval_every ({self.eval_every}) exceeds the {self.epochs} epochs: no evaluation "
+                             "would run (null turns it off)")
         if not 1 <= self.num_objects <= MAX_K:
             raise ValueError(f"K (--k) must be in 1..{MAX_K}, got {self.num_objects}")
         if self.eval_episodes < cswm_data.MIN_EVAL_EPISODES:
@@ -121,24 +133,30 @@ def arm_settings(settings: Settings, invocation: Invocation, upstream_commit: st
     return arms
 
 
+def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, dict]]:
+    """A command's settings (its preset, with --env, --k and --epochs over it) and the
+    identity of each of its arms (``arm_settings``)."""
+    overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
+    settings = frozen(Settings, with_overrides(invocation.config, overrides),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    return settings, arm_settings(settings, invocation, vendor.checkout("c-swm").commit)
+
+
 def describe(settings: Settings, invocation: Invocation) -> str:
     line = (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.num_objects}, preset {invocation.preset}: "
             f"{settings.train_episodes} training episodes, {settings.epochs} epochs, batch {settings.batch_size}, "
             f"lr {settings.learning_rate:g}, encoder {settings.encoder}, embedding {settings.embedding_dim}, "
             f"hidden {settings.hidden_dim}; device {invocation.device}")
     for kind, refiner in invocation.refiners.items():
-        line += f"; {LABELS[kind]}: r={refiner.steps}, inner lr {refiner.inner_lr:g}"
+        line += f"; {arm_label(kind)}: r={refiner.steps}, inner lr {refiner.inner_lr:g}"
     return line
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     invocation = resolve(RUNNER, args, refiner_defaults=tuned_refiner(args.env, args.k))
-    overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
-    settings = frozen(Settings, with_overrides(invocation.config, overrides),
-                      f"{invocation.config_path} preset {invocation.preset}")
+    settings, arms = experiment(args, invocation)
     upstream = vendor.checkout("c-swm")
-    arms = arm_settings(settings, invocation, upstream.commit)
     folder = args.out / settings.folder_name
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), arms, settings)
@@ -156,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
             refiner = invocation.refiners.get(name)
             return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, settings.train, seed,
                                       None if refiner is None else dataclasses.replace(refiner, seed=seed),
-                                      invocation.device, echo=args.verbose)
+                                      invocation.device, echo=args.verbose, eval_every=settings.eval_every)
         return Arm(arms[name], run)
 
     print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"
@@ -165,15 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
-    labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    reference = paper_reference(settings, arms, list(invocation.refiners), upstream.commit)
+    labelled = {arm_label(name): arm_runs for name, arm_runs in runs.items()}
+    curves = save_curves(store, arms, arm_labels(list(arms)), invocation.seeds,
+                         plot_title(settings, invocation) + curve_note(settings), CURVE_METRICS)
+    reference = paper_reference(settings, arms, list(invocation.refiners))
     report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes, *reference)}\n\n"
-              f"{what_this_is(settings, invocation)}\n")
+              f"{what_this_is(settings, invocation)}\n\n## Learning curve{curve_note(settings)}\n\n"
+              f"{curve_table(curves, CURVE_TABLE_METRICS)}\n")
     print(f"\n{report}")
     store.write_markdown(report)
     samples = max(run["samples"] for arm_runs in runs.values() for run in arm_runs)
     plot_ranking(labelled, store.directory / "results.png", plot_title(settings, invocation), chance_levels(samples))
-    print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'} and {store.path}")
+    print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'}, "
+          f"{store.directory / 'curves.png'}, {store.directory / 'tensorboard'} and {store.path}")
 
 
 def what_this_is(settings: Settings, invocation: Invocation) -> str:
@@ -186,13 +208,19 @@ def what_this_is(settings: Settings, invocation: Invocation) -> str:
             "Table 3 (NeurIPS version, 10 trials) and appendix E (5 trials); run --preset paper on a GPU to compare.")
 
 
+def curve_note(settings: Settings) -> str:
+    """What the curves' ranking points are."""
+    if settings.eval_every is None:
+        return " (train loss per epoch; eval_every ranks the evaluation set along the way)"
+    return f" (ranking of the evaluation set every {settings.eval_every} epochs, H@1 and MRR in %)"
+
+
 def plot_title(settings: Settings, invocation: Invocation) -> str:
     return (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.num_objects}: {invocation.preset} preset, "
             f"{settings.epochs} epochs, {settings.train_episodes} training episodes")
 
 
-def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: list[str],
-                    upstream_commit: str) -> tuple[dict, str]:
+def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: list[str]) -> tuple[dict, str]:
     """The reference rows of Table 3 (NeurIPS version) for this game and K, or none, and
     the line that says which (or which settings differ from the paper preset's)."""
     try:
@@ -200,12 +228,9 @@ def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: li
     except KeyError:
         return {}, f"Paper: Table 3 has no {GAME_NAMES[settings.env]} with K={settings.num_objects}."
     flags = ["--env", settings.env, "--k", str(settings.num_objects), *(f"--{kind}" for kind in refiner_kinds)]
-    _, paper = preset_invocation(RUNNER, parse_args, "paper", flags,
-                                 refiner_defaults=tuned_refiner(settings.env, settings.num_objects))
-    paper_settings = frozen(Settings, with_overrides(paper.config, {"env": settings.env, "num_objects": settings.num_objects}),
-                            f"{paper.config_path} preset paper")
-    differing = differences(arms, arm_settings(paper_settings, paper, upstream_commit))
-    return reference_rows(published, differing, {name: LABELS[name] for name in arms}), reference_note(published, differing)
+    differing = paper_differences(RUNNER, parse_args, flags, lambda args, paper: experiment(args, paper)[1], arms,
+                                  refiner_defaults=tuned_refiner(settings.env, settings.num_objects))
+    return reference_rows(published, differing, arm_labels(list(arms))), reference_note(published, differing)
 
 
 def tables(runs: dict[str, list[dict]], eval_episodes: int, paper: dict, paper_note: str) -> str:
@@ -215,7 +240,7 @@ def tables(runs: dict[str, list[dict]], eval_episodes: int, paper: dict, paper_n
     samples = sorted({run["samples"] for arm_runs in runs.values() for run in arm_runs})
     chance = ", ".join(f"{n} ranked samples: chance H@1 {100 * h:.2f}, chance MRR {100 * m:.2f}"
                        for n, (h, m) in ((n, chance_levels(n)) for n in samples))
-    reference = LABELS[BASELINE]
+    reference = arm_label(BASELINE)
     return "\n".join([
         f"Evaluation set: {eval_episodes} episodes; {chance} (%).",
         "",

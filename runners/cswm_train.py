@@ -6,21 +6,34 @@ when the run asks for the CPU; runners.common.runs makes the run's GPU torch's c
 What the scripts print stays off the console: train.py logs every line to ``log.txt`` in
 the run's checkpoint folder, eval.py's output is appended to ``eval.txt`` beside it; the
 console shows a bar over the epochs and one over the evaluations (``echo`` streams the
-scripts' output there as well)."""
+scripts' output there as well).
+
+The learning curve: train.py's "Average loss" of every epoch and, every ``eval_every``
+epochs, eval.py's ranking of the model as it is at the end of that epoch, on the run's
+evaluation set (the same set as the final numbers). The evaluation runs between two
+epochs, from a snapshot of the weights in ``<checkpoint>/curve/``, with every random
+generator saved and restored around it, so the training is the same with or without it."""
+import contextlib
 import io
 import math
+import random
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from adapters import cswm as adapter
 from adapters.contract import RefinerSettings
 from patches import cswm, vendor
-from runners.common.settings import Checked, Count, Positive
+from srn.settings import Checked, Count, Positive
 
 PREDICTION_STEPS = (1, 5, 10)
 
@@ -53,32 +66,80 @@ def device_argv(device: torch.device) -> list[str]:
     return ["--no-cuda"] if device.type == "cpu" and torch.cuda.is_available() else []
 
 
+EPOCH_LINE = re.compile(r"====> Epoch: (\d+) Average loss: (\S+)")  # train.py, after each epoch
+
+
 class ScriptOutput(io.TextIOBase):
     """An upstream script's console output: appended to ``log`` (if given), shown on ``echo``
-    (if given), and each train.py "====> Epoch: N" line advances ``bar`` to N."""
+    (if given); each train.py "====> Epoch: N Average loss: L" line advances ``bar`` to N
+    and sets ``losses[N] = L``."""
 
     def __init__(self, log: io.TextIOBase | None = None, echo: io.TextIOBase | None = None, bar: tqdm | None = None):
         self.log, self.echo, self.bar = log, echo, bar
+        self.losses: dict[int, float] = {}
 
     def write(self, text: str) -> int:
         for stream in (self.log, self.echo):
             if stream is not None:
                 stream.write(text)
-        for epoch in re.findall(r"====> Epoch: (\d+)", text):
+        for epoch, loss in EPOCH_LINE.findall(text):
+            self.losses[int(epoch)] = float(loss)
             if self.bar is not None:
                 self.bar.update(int(epoch) - self.bar.n)
         return len(text)
 
 
+def watching_epochs(modules: ModuleType, on_epoch_end: Callable[[nn.Module, int], None]) -> ModuleType:
+    """A copy of the upstream's ``modules`` whose ``ContrastiveSWM`` calls
+    ``on_epoch_end(model, epoch)`` when train.py starts the epoch after ``epoch`` (its
+    ``model.train()`` at the top of each epoch; the last epoch's end is the script's end).
+    The model is otherwise the upstream's: same parameters, same computation."""
+
+    class ContrastiveSWMWatched(modules.ContrastiveSWM):
+        epochs_started = 0
+
+        def train(self, mode: bool = True):
+            if mode:
+                if self.epochs_started:
+                    on_epoch_end(self, self.epochs_started)
+                self.epochs_started += 1
+            return super().train(mode)
+
+    return vendor.module_copy(modules, ContrastiveSWM=ContrastiveSWMWatched)
+
+
+@contextlib.contextmanager
+def random_state_kept() -> Iterator[None]:
+    """Every random generator a run draws from (torch's, every CUDA device's, numpy's and
+    Python's) is as it was before the block when the block ends."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    devices = range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
-          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
+          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False,
+          on_epoch_end: Callable[[nn.Module, int], None] | None = None) -> tuple[dict, dict[int, float]]:
     """Run train.py (seed ``seed``) on ``dataset``; it writes model.pt, metadata.pkl and
-    log.txt into the folder ``checkpoint``. Returns train.py's globals."""
+    log.txt into the folder ``checkpoint``. ``on_epoch_end(model, epoch)``: called after
+    every epoch (``watching_epochs``). Returns train.py's globals and its average loss per
+    epoch (epoch -> loss, as train.py prints it)."""
     argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
             "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
+    modules = _modules(upstream, refiner)
+    if on_epoch_end is not None:
+        modules = watching_epochs(modules or vendor.import_modules(upstream, ["modules"]).modules, on_epoch_end)
     with tqdm(total=settings.epochs, desc="epochs", unit="epoch", leave=False) as bar:
         output = ScriptOutput(echo=sys.stderr if echo else None, bar=bar)
-        return cswm.run_script(upstream, "train.py", argv, modules=_modules(upstream, refiner), output=output)
+        trained = cswm.run_script(upstream, "train.py", argv, modules=modules, output=output)
+    if on_epoch_end is not None:
+        on_epoch_end(trained["model"], settings.epochs)
+    return trained, output.losses
 
 
 def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: RefinerSettings | None,
@@ -100,18 +161,14 @@ def _modules(upstream: vendor.Upstream, refiner: RefinerSettings | None):
     return adapter.install_on_construction(vendor.import_modules(upstream, ["modules"]).modules, refiner)
 
 
-def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
-                       settings: TrainSettings, seed: int, refiner: RefinerSettings | None,
-                       device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
-    """Metrics of one seed: ``h1_<n>`` and ``mrr_<n>`` for n in PREDICTION_STEPS,
-    ``samples`` (ranked eval samples), ``spread`` (state_spread of the states of the
-    1-step evaluation) and ``train_loss`` (train.py's best average epoch loss). The
-    scripts' globals (each holds its whole dataset in memory) are dropped as soon as
-    their numbers are read. ``echo``: stream the scripts' output to the console too."""
-    trained = train(upstream, train_set, checkpoint, settings, seed, refiner, device, echo)
-    metrics = {"train_loss": float(trained["best_loss"])}
-    del trained
-    for steps in tqdm(PREDICTION_STEPS, desc="evaluation (prediction steps)", unit="eval", leave=False):
+def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: RefinerSettings | None,
+            device: torch.device = torch.device("cpu"), echo: bool = False, desc: str = "evaluation") -> dict:
+    """eval.py's numbers for the model in the folder ``checkpoint``: ``h1_<n>`` and
+    ``mrr_<n>`` for n in PREDICTION_STEPS, ``samples`` (ranked eval samples) and ``spread``
+    (state_spread of the states of the 1-step evaluation). eval.py's globals (which hold
+    the whole evaluation set) are dropped as soon as their numbers are read."""
+    metrics = {}
+    for steps in tqdm(PREDICTION_STEPS, desc=f"{desc} (prediction steps)", unit="eval", leave=False):
         evaluated = evaluate(upstream, eval_set, checkpoint, steps, refiner, device, echo)
         samples = metrics["samples"] = evaluated["num_samples"]
         metrics[f"h1_{steps}"] = evaluated["hits_at"][1] / samples
@@ -120,6 +177,43 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
             metrics["spread"] = state_spread(evaluated["next_state_flat"])
         del evaluated
     return metrics
+
+
+def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
+                       settings: TrainSettings, seed: int, refiner: RefinerSettings | None,
+                       device: torch.device = torch.device("cpu"), echo: bool = False,
+                       eval_every: int | None = None) -> dict:
+    """Metrics of one seed: ``ranking``'s for the model train.py saved (its best average
+    epoch loss), ``train_loss`` (that loss) and ``curve``: per epoch ``{"epoch": e,
+    "train_loss": ...}``, with ``ranking``'s numbers at every ``eval_every``-th epoch (None:
+    none). ``echo``: stream the scripts' output to the console too."""
+    evaluated_at: dict[int, dict] = {}
+
+    def on_epoch_end(model: nn.Module, epoch: int) -> None:
+        if epoch % eval_every == 0:
+            evaluated_at[epoch] = snapshot_ranking(model, upstream, eval_set, checkpoint, refiner, device, echo, epoch)
+
+    trained, losses = train(upstream, train_set, checkpoint, settings, seed, refiner, device, echo,
+                            on_epoch_end if eval_every else None)
+    metrics = {"train_loss": float(trained["best_loss"])}
+    del trained
+    metrics.update(ranking(upstream, eval_set, checkpoint, refiner, device, echo))
+    metrics["curve"] = [{"epoch": epoch, "train_loss": loss, **evaluated_at.get(epoch, {})}
+                        for epoch, loss in sorted(losses.items())]
+    return metrics
+
+
+def snapshot_ranking(model: nn.Module, upstream: vendor.Upstream, eval_set: Path, checkpoint: Path,
+                     refiner: RefinerSettings | None, device: torch.device, echo: bool, epoch: int) -> dict:
+    """``ranking`` of ``model`` as it is now (during train.py's run on ``checkpoint``), from
+    a copy of its weights and of train.py's metadata.pkl in ``<checkpoint>/curve``, with
+    every random generator as it was (eval.py seeds them)."""
+    folder = checkpoint / "curve"
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(checkpoint / "metadata.pkl", folder / "metadata.pkl")
+    torch.save(model.state_dict(), folder / "model.pt")
+    with random_state_kept():
+        return ranking(upstream, eval_set, folder, refiner, device, echo, desc=f"curve, epoch {epoch}")
 
 
 def state_spread(states: torch.Tensor) -> float:

@@ -22,20 +22,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the project from its root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from adapters.contract import RefinerSettings  # noqa: E402
+from adapters.contract import KINDS, RefinerSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
-from runners.common.invocation import BASELINE, Invocation, preset_invocation, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import differences, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
+from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
-from runners.common.settings import Checked, Count, Positive, frozen, with_overrides  # noqa: E402
+from runners.common.settings import frozen, with_overrides  # noqa: E402
+from srn.settings import Checked, Count, Positive  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
-from runners.sort_of_clevr_plots import plot_robustness_examples, plot_validation  # noqa: E402
+from runners.common.curves import save_curves  # noqa: E402
+from runners.sort_of_clevr_plots import CURVE_METRICS, plot_robustness_examples  # noqa: E402
 from runners.sort_of_clevr_train import SortOfClevrData, train_and_evaluate  # noqa: E402
 
 RUNNER = "sort_of_clevr"
-LABELS = {BASELINE: "RN", "srn": "RN+SRN"}  # the paper's names of the arms
+MODEL = "RN"  # the upstream model: the arms are "RN" and "RN + SRN"
 QUESTION_TYPES = [Metric("relational", "Relational", 100), Metric("furthest", "Furthest", 100),
                   Metric("closest", "Closest", 100), Metric("count", "Count", 100),
                   Metric("non_relational", "Non-relational", 100)]
@@ -88,15 +90,21 @@ def arm_settings(settings: Settings, invocation: Invocation) -> dict[str, dict]:
                                    for kind, refiner in invocation.refiners.items()}}
 
 
+def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, dict]]:
+    """A command's settings (its preset, with --images, --epochs and --clutter over it) and
+    the identity of each of its arms (``arm_settings``)."""
+    overrides = {"train_images": args.images, "epochs": args.epochs, "clutter": args.clutter or None}
+    settings = frozen(Settings, with_overrides(invocation.config, overrides),
+                      f"{invocation.config_path} preset {invocation.preset}")
+    return settings, arm_settings(settings, invocation)
+
+
 def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message="Implicit dimension choice for log_softmax")  # the upstream's, dim=1 is meant
     args = parse_args(argv)
     invocation = resolve(RUNNER, args)
-    overrides = {"train_images": args.images, "epochs": args.epochs, "clutter": args.clutter or None}
-    settings = frozen(Settings, with_overrides(invocation.config, overrides),
-                      f"{invocation.config_path} preset {invocation.preset}")
+    settings, arms = experiment(args, invocation)
     upstream = relational_networks.checkout()
-    arms = arm_settings(settings, invocation)
     folder = args.out / settings.folder_name
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), arms, settings)
@@ -114,29 +122,25 @@ def main(argv: list[str] | None = None) -> None:
                                       checkpoint, invocation.device)
         return Arm(arms[name], run)
 
-    print(f"preset {invocation.preset}: {', '.join(LABELS[name] for name in arms)} on {settings.train_images} images "
+    print(f"preset {invocation.preset}: {', '.join(arm_labels(list(arms), MODEL).values())} on {settings.train_images} images "
           f"x {settings.epochs} epochs, {len(invocation.seeds)} seed(s), device {invocation.device}; "
           f"results in {folder}")
     runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
     if runs is None:  # this process was one job of a launcher: the launching command reports
         return
-    labelled = {LABELS[name]: arm_runs for name, arm_runs in runs.items()}
-    differing = differences(arms, paper_identities(list(invocation.refiners)))
+    labelled = {arm_label(name, MODEL): arm_runs for name, arm_runs in runs.items()}
+    differing = paper_differences(RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners],
+                                  lambda paper_args, paper: experiment(paper_args, paper)[1], arms)
     text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset,
                   differing)
     print("\n" + text)
     store.write_markdown(text)
-    plot_validation(labelled, folder / "validation.png")
+    save_curves(store, arms, arm_labels(list(arms), MODEL), invocation.seeds, f"Sort-of-CLEVR, preset {invocation.preset}",
+                CURVE_METRICS)
     plot_robustness_examples(data.generator, data.robustness_sets, settings.rotations,
                              folder / "robustness_examples.png")
-    print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'validation.png'}, "
+    print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'curves.png'}, {folder / 'tensorboard'}, "
           f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
-
-
-def paper_identities(refiner_kinds: list[str]) -> dict[str, dict]:
-    """The run settings of each arm under the paper preset (configs/sort_of_clevr.yaml)."""
-    _, paper = preset_invocation(RUNNER, parse_args, "paper", [f"--{kind}" for kind in refiner_kinds])
-    return arm_settings(frozen(Settings, paper.config, f"{paper.config_path} preset paper"), paper)
 
 
 def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSettings | None, preset: str,
@@ -144,9 +148,9 @@ def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSett
     """Table 2 side by side (``runs``: display label -> metrics per seed), the dropout-off
     accuracies, the 0-step ablation and the notes; the paper's numbers as reference rows
     unless some settings differ from the paper preset's (``differing``)."""
-    s, rn, srn = settings, LABELS[BASELINE], LABELS["srn"]
+    s, rn, srn = settings, arm_label(BASELINE, MODEL), arm_label("srn", MODEL)
     table_2, ablation_paper = paper_table(RUNNER, "table_2"), paper_table(RUNNER, "zero_step_ablation")
-    shown = {name: label for name, label in LABELS.items() if label in runs}
+    shown = {name: label for name, label in arm_labels([BASELINE, *KINDS], MODEL).items() if label in runs}
     parts = [
         f"## Sort-of-CLEVR, test accuracy (%) at the best validation epoch and robustness (%)\n\n"
         f"{s.train_images} training, {s.validation_images} validation, {s.test_images} test images; "

@@ -19,7 +19,7 @@ from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
 from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 
-KINDS = ("rel", "norel")
+QUESTION_KINDS = ("rel", "norel")
 SPLIT_SEEDS = {"train": 1, "validation": 2, "test": 3}
 PIXEL_VALUES = (np.arange(256) / 255.0).astype(np.float32)  # float32(k / 255), as main.py's copy_ makes it
 CACHE_FORMAT = 1

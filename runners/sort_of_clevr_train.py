@@ -28,7 +28,7 @@ from patches.vendor import Upstream
 from runners import sort_of_clevr_robustness as robustness
 from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
-from runners.sort_of_clevr_data import KINDS, Split, load_split, model_images
+from runners.sort_of_clevr_data import QUESTION_KINDS, Split, load_split, model_images
 from runners.sort_of_clevr_evaluation import accuracies
 from runners.sort_of_clevr_robustness import RobustnessSet
 from runners.sort_of_clevr_scenes import SortOfClevr
@@ -96,7 +96,7 @@ class MainLoop:
     def __init__(self, model: nn.Module, train: Split, batch_size: int, device: torch.device):
         self.model, self.train_split, self.batch_size, self.device = model, train, batch_size, device
         n_questions = len(train) * train.rel_questions.shape[1]
-        self.order = {kind: list(range(n_questions)) for kind in KINDS}  # main.py's rel_train, norel_train
+        self.order = {kind: list(range(n_questions)) for kind in QUESTION_KINDS}  # main.py's rel_train, norel_train
 
     def _rows(self, order: list[int], batch_idx: int) -> np.ndarray:
         return np.asarray(order[self.batch_size * batch_idx: self.batch_size * (batch_idx + 1)])
@@ -104,12 +104,12 @@ class MainLoop:
     def train_epoch(self, desc: str = "training") -> tuple[float, float]:
         """One epoch of main.py's train(); returns the mean batch accuracies (rel, norel) in %."""
         self.model.train()
-        for kind in KINDS:
+        for kind in QUESTION_KINDS:
             random.shuffle(self.order[kind])
-        accuracies = {kind: [] for kind in KINDS}
+        accuracies = {kind: [] for kind in QUESTION_KINDS}
         n_batches = len(self.order["rel"]) // self.batch_size
         for batch_idx in tqdm(range(n_batches), desc=desc, unit="batch", leave=False):
-            for kind in KINDS:
+            for kind in QUESTION_KINDS:
                 tensors = batch_tensors(self.train_split, kind, self._rows(self.order[kind], batch_idx), self.device)
                 accuracies[kind].append(self.model.train_(*tensors).item())
         return tuple(sum(values) / len(values) for values in accuracies.values())
@@ -119,9 +119,9 @@ class MainLoop:
         """main.py's test() on ``split``: mean of the upstream test_ over full batches (rel, norel) in %."""
         self.model.eval()
         order = list(range(len(split) * split.rel_questions.shape[1]))
-        accuracies = {kind: [] for kind in KINDS}
+        accuracies = {kind: [] for kind in QUESTION_KINDS}
         for batch_idx in range(len(order) // self.batch_size):
-            for kind in KINDS:
+            for kind in QUESTION_KINDS:
                 tensors = batch_tensors(split, kind, self._rows(order, batch_idx), self.device)
                 accuracies[kind].append(self.model.test_(*tensors))
         return tuple((sum(values) / len(values)).item() for values in accuracies.values())
@@ -160,7 +160,7 @@ def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings
     model, srn = build_model(model_module, batch_size, settings.lr, device, refiner)
     history, best_epoch = fit(MainLoop(model, data.train, batch_size, device), data.validation, settings.epochs,
                               checkpoint)
-    metrics = {"best_epoch": best_epoch, "history": history, "checkpoint": checkpoint.name}
+    metrics = {"best_epoch": best_epoch, "curve": history, "checkpoint": checkpoint.name}
     metrics.update(accuracies(model, data.test, batch_size, device))
     with relational_networks.output_dropout_off(model):
         no_dropout = accuracies(model, data.test, batch_size, device)

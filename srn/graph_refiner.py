@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from srn.graph_encoder import complete_graph
-from srn.inner_descent import check_settings, descend
+from srn.inner_descent import InnerDescent, descend
 
 
 class GraphRefiner(nn.Module):
@@ -27,7 +27,7 @@ class GraphRefiner(nn.Module):
         backprop: str = "unroll",
     ):
         super().__init__()
-        check_settings(steps, inner_lr, momentum, backprop)
+        InnerDescent(steps, inner_lr, momentum, backprop)  # ValueError for settings outside its declaration
         self.encoder = encoder
         self.steps = steps
         self.inner_lr = inner_lr

@@ -1,9 +1,15 @@
 """The refiners' inner loop: r steps of gradient descent on an energy, differentiable."""
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Callable, Sequence
 
 import torch
 
+from srn.settings import Checked, Fraction, OneOf, Positive, Range
+
 BACKPROP_MODES = ("unroll", "last")
+MAX_STEPS = 1000  # each inner step is a double backward pass per batch: more would not finish
+Steps = Annotated[int, Range(int, 0, MAX_STEPS)]
+Backprop = Annotated[str, OneOf(BACKPROP_MODES)]
 
 
 class InnerLossNotFinite(FloatingPointError):
@@ -16,16 +22,15 @@ class InputNotFinite(FloatingPointError):
     (the model before the refiner) diverged; the inner loop is not the cause."""
 
 
-def check_settings(steps: int, inner_lr: float, momentum: float, backprop: str) -> None:
-    """Raise ValueError for settings no refiner can run with."""
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    if not inner_lr > 0:
-        raise ValueError(f"inner_lr must be > 0, got {inner_lr}")
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-    if backprop not in BACKPROP_MODES:
-        raise ValueError(f"backprop must be one of {BACKPROP_MODES}, got {backprop!r}")
+@dataclass(frozen=True)
+class InnerDescent(Checked):
+    """The settings of ``descend`` a refiner runs with (ValueError for any other): ``steps``
+    r, ``inner_lr``, ``momentum`` of the SGD (0: plain) and ``backprop`` (see ``descend``)."""
+
+    steps: Steps
+    inner_lr: Positive
+    momentum: Fraction = 0.0
+    backprop: Backprop = "unroll"
 
 
 def descend(

@@ -2,10 +2,13 @@
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn, get_args
 
+from adapters.contract import KINDS
 from patches.vendor import PROJECT_ROOT, UpstreamError
 from srn import InnerLossNotFinite, InputNotFinite
+from srn.inner_descent import BACKPROP_MODES, Steps
+from srn.settings import Count, Fraction, Index, Positive, value_problem
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
@@ -46,57 +49,31 @@ def job_name(text: str) -> tuple[str, int]:
     return arm, non_negative_int(seed)
 
 
-def integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+def declared(declared_type: Any) -> Callable[[str], Any]:
+    """The argparse type of a flag whose values are those of ``declared_type`` (an
+    ``Annotated[int | float, Range(...)]`` of ``srn.settings``): the flag is checked by the
+    same declaration as the setting it overrides."""
+    base = get_args(declared_type)[0]
+
+    def parse(text: str):
+        try:
+            value = base(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if base is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        problem = value_problem(declared_type, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
-def number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    value = integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def finite_positive_float(text: str) -> float:
-    value = positive_float(text)
-    if value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be finite, got {value}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
+positive_int = declared(Count)
+non_negative_int = declared(Index)
 
 
 DATA_DIR = PROJECT_ROOT / "data"
-REFINER_KINDS = ("srn", "grn")
 LAUNCHERS = ("inline", "local", "slurm")
 
 
@@ -106,9 +83,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
     (--srn, --grn) with their settings (--steps, --inner-lr, --momentum, --backprop,
     --hidden); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
     SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
-    parser.add_argument("--preset", choices=PRESETS, default="auto",
+    parser.add_argument("--preset", default="auto",
                         help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
-                             "auto: paper on a GPU, else smoke")
+                             "auto: paper on a GPU, else smoke; or another preset of the presets file "
+                             "(C-SWM: laptop, an afternoon on a laptop CPU)")
     parser.add_argument("--config", type=Path, default=None,
                         help=f"the presets file (default: configs/{runner}.yaml)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the preset's)")
@@ -124,12 +102,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
                         help="print the resolved settings of every arm and the runs that would execute "
                              "(and which are done) as JSON, then exit")
     refiner = parser.add_argument_group("refiner arms (their settings default to the preset's refiner section)")
-    for kind in REFINER_KINDS:
+    for kind in KINDS:
         refiner.add_argument(f"--{kind}", action="store_true", help=f"add the {kind.upper()} arm (same data and seeds)")
-    refiner.add_argument("--steps", type=non_negative_int, default=None, help="inner steps r")
-    refiner.add_argument("--inner-lr", type=finite_positive_float, default=None, help="inner learning rate")
-    refiner.add_argument("--momentum", type=fraction, default=None, help="momentum of the inner SGD (0: plain)")
-    refiner.add_argument("--backprop", choices=("unroll", "last"), default=None,
+    refiner.add_argument("--steps", type=declared(Steps), default=None, help="inner steps r")
+    refiner.add_argument("--inner-lr", type=declared(Positive), default=None, help="inner learning rate")
+    refiner.add_argument("--momentum", type=declared(Fraction), default=None, help="momentum of the inner SGD (0: plain)")
+    refiner.add_argument("--backprop", choices=BACKPROP_MODES, default=None,
                          help="through every inner step (unroll) or the last only")
     refiner.add_argument("--hidden", type=positive_int, default=None, help="H_agg's hidden width")
     launch = parser.add_argument_group("where the (arm, seed) runs execute (runners/common/launch.py)")

@@ -10,8 +10,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from adapters.contract import RefinerSettings
-from runners.common.cli import REFINER_KINDS, UsageError
+from adapters.contract import KINDS, RefinerSettings
+from runners.common.cli import UsageError
 from runners.common.device import resolve_device
 from runners.common.launch import Launch, resolve_launch
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
@@ -19,7 +19,6 @@ from runners.common.results import ResultStore
 from runners.common.settings import frozen, with_overrides
 
 BASELINE = "baseline"
-LABELS = {BASELINE: "baseline", "srn": "SRN", "grn": "GRN"}  # display labels of the arm names
 REFINER_FLAGS = ("steps", "inner_lr", "momentum", "backprop", "hidden")
 NULLABLE = {field.name for field in fields(RefinerSettings) if field.default is None}  # None is a value there
 
@@ -48,6 +47,24 @@ class Invocation:
     def arm_names(self) -> list[str]:
         """The baseline, then the refiner arms: "baseline", "srn", "grn"."""
         return [BASELINE, *self.refiners]
+
+
+def arm_label(name: str, model: str | None = None) -> str:
+    """An arm's display label in tables and plots: the baseline is ``model`` (the runner's
+    name for the upstream model, e.g. "RN"; default "baseline"), a refiner arm its kind in
+    capitals, after "<model> + " when the runner names its model; what follows ", " in the
+    name is kept ("srn, pad20 r=0" -> "RN + SRN, pad20 r=0")."""
+    kind, *rest = name.split(", ", 1)
+    if kind == BASELINE:
+        head = model or BASELINE
+    else:
+        head = f"{model} + {kind.upper()}" if model else kind.upper()
+    return ", ".join([head, *rest])
+
+
+def arm_labels(names: Sequence[str], model: str | None = None) -> dict[str, str]:
+    """Arm name -> ``arm_label``."""
+    return {name: arm_label(name, model) for name in names}
 
 
 def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None = None,
@@ -80,7 +97,7 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
     if not seeds:
         raise UsageError(f"{path} preset {preset!r} lacks seeds")
     flags = {name: getattr(args, name) for name in REFINER_FLAGS}
-    asked = [kind for kind in REFINER_KINDS if getattr(args, kind)] if kinds is None else list(kinds)
+    asked = [kind for kind in KINDS if getattr(args, kind)] if kinds is None else list(kinds)
     if not asked and any(value is not None for value in flags.values()):
         given = ", ".join(f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None)
         raise UsageError(f"{given} set the refiner arms: add {' or '.join(f'--{k}' for k in offered) or 'a refiner arm'}")

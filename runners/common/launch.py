@@ -30,7 +30,8 @@ from tqdm import tqdm
 from patches.vendor import PROJECT_ROOT
 from runners.common.cli import JobsFailed, UsageError
 from runners.common.seeding import available_cores
-from runners.common.settings import Checked, Count, Index, frozen, with_overrides
+from runners.common.settings import frozen, with_overrides
+from srn.settings import Checked, Count, Index
 
 LOCAL_TIMEOUT_MIN = 30 * 24 * 60  # submitit's local executor ends a job after timeout_min (its default: 2)
 POLL_SECONDS = 1.0

@@ -1,5 +1,5 @@
 """Presets: a YAML file (configs/<runner>.yaml, or --config) maps a preset name (smoke,
-paper) to settings.
+paper, and any other the file has, e.g. C-SWM's laptop) to settings.
 
 An optional ``common`` section is merged under every preset; a ``refiner`` section (in
 either) maps each refiner kind the runner offers (srn, grn) to its RefinerSettings.
@@ -17,8 +17,8 @@ CONFIG_DIR = PROJECT_ROOT / "configs"
 
 
 def resolve_preset(name: str, on_gpu: bool, why: str | None = None) -> str:
-    """smoke|paper -> itself; auto -> paper on a GPU, else smoke (saying which and ``why``,
-    default "GPU" / "no GPU", on stderr)."""
+    """A named preset -> itself; auto -> paper on a GPU, else smoke (saying which and
+    ``why``, default "GPU" / "no GPU", on stderr)."""
     if name != "auto":
         return name
     chosen = "paper" if on_gpu else "smoke"
@@ -34,7 +34,9 @@ def load_preset(path: Path, preset: str) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise UsageError(f"cannot read presets {path}: {error}".replace("\n", " ")) from None
     if not isinstance(presets, dict) or not isinstance(presets.get(preset), dict):
-        raise UsageError(f"{path} has no preset {preset!r}")
+        named = sorted(name for name, values in (presets or {}).items() if name != "common" and isinstance(values, dict)) \
+            if isinstance(presets, dict) else []
+        raise UsageError(f"{path} has no preset {preset!r} (it has: {', '.join(named) or 'none'})")
     common, chosen = presets.get("common") or {}, presets[preset]
     merged = {**common, **chosen}
     refiners = {**(common.get("refiner") or {})}

@@ -10,8 +10,9 @@ dies, even mid-write, leaves neither a stale lock nor a partial file.
 A run is identified by its arm, the settings that define it, and its seed: a run with
 other settings is a different run, and an arm shared by two commands (the baseline of
 ``cswm.py`` with and without ``--srn``) is trained once. Each run keeps the environment it
-was made in (threads, device, determinism settings, torch version); a table never mixes
-runs of different environments (``ResultStore.table``).
+was made in (threads, device, determinism settings, torch version), and its learning
+curve (``curve``: one dict per epoch, ``{"epoch": e, "train_loss": ..., ...}``); a table
+never mixes runs of different environments (``ResultStore.table``).
 """
 import contextlib
 import fcntl
@@ -84,11 +85,12 @@ class ResultStore:
         return None if run is None else run["metrics"]
 
     def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float,
-            nondeterministic_kernels: int = 0, environment: dict | None = None) -> None:
+            nondeterministic_kernels: int = 0, environment: dict | None = None, curve: list[dict] | None = None) -> None:
         """Record a finished run and save results.json at once, with the runs other
         processes saved meanwhile (which this store then sees too). ``nondeterministic_kernels``:
         the run's calls of kernels without a deterministic implementation; ``environment``:
-        what besides its settings changes its numbers (threads, device, determinism, torch)."""
+        what besides its settings changes its numbers (threads, device, determinism, torch);
+        ``curve``: its learning curve, one dict per epoch."""
         run = {
             "arm": arm,
             "seed": seed,
@@ -97,6 +99,7 @@ class ResultStore:
             "seconds": round(seconds, 1),
             "nondeterministic_kernels": nondeterministic_kernels,
             "environment": environment,
+            "curve": curve or [],
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with self._locked():
@@ -121,6 +124,17 @@ class ResultStore:
     def finished(self, arm: str, settings: dict, seeds: range) -> list[dict]:
         """Metrics of the finished runs of ``arm`` with ``settings`` among ``seeds``, in seed order."""
         return [m for m in (self.get(arm, settings, seed) for seed in seeds) if m is not None]
+
+    def curve(self, arm: str, settings: dict, seed: int) -> list[dict] | None:
+        """The learning curve of a finished run (empty for a run saved before curves were
+        kept), or None."""
+        run = self.runs.get(self._key(arm, settings, seed))
+        return None if run is None else run.get("curve", [])
+
+    def curves(self, arm: str, settings: dict, seeds: range) -> list[list[dict]]:
+        """The learning curves of the finished runs of ``arm`` with ``settings`` among
+        ``seeds``, in seed order."""
+        return [curve for curve in (self.curve(arm, settings, seed) for seed in seeds) if curve is not None]
 
     def table(self, arms: Mapping[str, dict], seeds: range) -> dict[str, list[dict]]:
         """Metrics of the finished runs of each arm (name -> its settings) among ``seeds``, in

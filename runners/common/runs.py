@@ -18,7 +18,8 @@ from runners.common.seeding import counting_nondeterminism, seed_everything
 @dataclass(frozen=True)
 class Arm:
     """One arm of an experiment: the settings that define its runs and the function that
-    trains and evaluates one seed (called after seeding) and returns its metrics."""
+    trains and evaluates one seed (called after seeding) and returns its metrics, with its
+    learning curve under ``curve`` (a list of per-epoch dicts; saved beside the metrics)."""
 
     settings: dict
     run: Callable[[int], dict]
@@ -61,7 +62,9 @@ def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invo
     with counting_nondeterminism() as nondeterministic:
         metrics = arm.run(seed)
     seconds = time.perf_counter() - start
-    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic), run_environment(invocation.device))
+    curve = metrics.pop("curve", [])
+    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic), run_environment(invocation.device),
+              curve)
     tqdm.write(f"{name}, seed {seed}: {seconds:.0f} s, {len(nondeterministic)} call(s) of a kernel without a "
                "deterministic implementation")
     return seconds

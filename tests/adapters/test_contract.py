@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from adapters.contract import MAX_STEPS, RefinerSettings, build_refiner, refiner_rng
+from adapters.contract import RefinerSettings, build_refiner, refiner_rng
 from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
+from srn.inner_descent import MAX_STEPS
 
 
 def test_settings_build_the_refiner_they_describe():
@@ -18,10 +19,13 @@ def test_settings_build_the_refiner_they_describe():
 
 @pytest.mark.parametrize("changes,message", [
     ({"kind": "dspn"}, "kind must be one of srn, grn"),
-    ({"steps": -1}, f"steps must be an integer in 0..{MAX_STEPS}"),
-    ({"steps": MAX_STEPS + 1}, f"steps must be an integer in 0..{MAX_STEPS}"),
+    ({"steps": -1}, f"steps must be an integer in [0, {MAX_STEPS}]"),
+    ({"steps": MAX_STEPS + 1}, f"steps must be an integer in [0, {MAX_STEPS}]"),
+    ({"steps": 2.0}, f"steps must be an integer in [0, {MAX_STEPS}]"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"pieces": 0}, "pieces must be an integer >= 1"),
     ({"inner_lr": float("inf")}, "inner_lr must be a finite number > 0"),
-    ({"momentum": 1.0}, "momentum must be in [0, 1)"),
+    ({"momentum": 1.0}, "momentum must be a finite number in [0, 1)"),
     ({"backprop": "some"}, "backprop must be one of unroll, last"),
     ({"hidden": 0}, "hidden must be an integer >= 1"),
     ({"embedding": 0}, "embedding must be an integer >= 1"),

@@ -64,6 +64,7 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
         ("baseline", 0), ("baseline", 1), ("srn", 0), ("srn", 1)]
     for run in runs.values():
         assert 0 <= run["metrics"]["decomposed_all"] <= 1 and run["metrics"]["reconstruction_error"] > 0
+        assert run["curve"] == [{"epoch": 1, "train_loss": run["metrics"]["train_loss"]}]
     srn_settings = next(run["settings"] for run in runs.values() if run["arm"] == "srn")
     assert srn_settings["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.1, "momentum": 0.5,
                                        "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
@@ -73,7 +74,7 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
     assert "not comparable: batch_size 16 (paper: 64)" in markdown and "epochs 1 (paper: 100)" in markdown
     assert "paper: baseline" not in markdown  # no reference rows for a run that is not the paper's
-    for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne"):
+    for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne", "curves"):
         assert (directory / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((directory / "models").glob("*-seed0.pt"))) == 2
     assert (tmp_path / "data" / "circles" / "train-seed0-32.npz").exists()
@@ -200,7 +201,7 @@ def test_detach_initial_set_reaches_the_model(detach):
 
 @pytest.mark.parametrize("argv,message", [
     (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--epochs", "0"], "--epochs: must be >= 1"),
+    (["--epochs", "0"], "--epochs: must be an integer >= 1, got 0"),
     (["--images", "ten"], "--images: expected an integer, got 'ten'"),
     (["--images", "10"], r"train_images \(--images\) must be at least the batch size \(64\), got 10"),
     (["--grn"], "--grn: runners/circles.py has no grn arm"),

@@ -18,6 +18,7 @@ from patches.clutrr import NAME, upstream
 from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from runners import clutrr as runner
+from runners.common.invocation import arm_label
 from runners import clutrr_data
 from runners.clutrr_train import RunSettings, summarise, train
 from runners.common.cli import main_guard
@@ -68,6 +69,8 @@ def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
         assert metrics["best_234"] == pytest.approx((metrics["acc_k2"] + metrics["acc_k3"] + metrics["acc_k4"]) / 3)
         assert all(0 <= metrics[f"acc_k{k}"] <= 1 for k in range(2, 11))
         assert run["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}"
+        (entry,) = run["curve"]  # the one epoch: the upstream's loss, validation and test accuracies
+        assert entry["test_mean_234"] == pytest.approx(metrics["best_234"]) and entry["train_loss"] > 0
     refiners = {run["arm"]: run["settings"]["refiner"] for run in runs.values()}
     assert refiners["srn"]["hidden"] == 512 and refiners["grn"]["hidden"] == 256 and refiners["grn"]["steps"] == 10
     table = (folder / "results.md").read_text()
@@ -115,7 +118,7 @@ def test_padding_ablation_arms(tiny, tmp_path, capsys):
     assert shape == {"baseline": None, "srn, pad20 r=0, unmasked": (0, "naive"),
                      "srn, pad20 r=0, pad terms zeroed": (0, "zeroed"), "srn, pad20 r=0, masked": (0, "masked"),
                      "srn, unmasked": (5, "naive"), "srn": (5, "masked")}
-    assert runner.label("srn, unmasked") == "RN + SRN, unmasked" and runner.label("baseline") == "RN"
+    assert arm_label("srn, unmasked", runner.MODEL) == "RN + SRN, unmasked" and arm_label("baseline", runner.MODEL) == "RN"
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ def baseline_two_epochs(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("runner")
     runner.main([*tiny, "--epochs", "2", "--out", str(out)])
     (run,) = json.loads((out / f"train{ROWS}-epochs2" / "results.json").read_text())["runs"].values()
-    return run["metrics"]
+    return {**run["metrics"], "curve": run["curve"]}
 
 
 def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_path):
@@ -136,7 +139,7 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
         with clutrr_world.one_thread():
             modules.experiment.run_experiment(config, recorder)
     assert summarise(recorder.metrics) == baseline_two_epochs
-    assert len(baseline_two_epochs["curves"]["train_loss"]) == 2
+    assert [entry["epoch"] for entry in baseline_two_epochs["curve"]] == [1, 2]
 
 
 @pytest.mark.parametrize("kind, inner_lr, hidden", [("srn", 0.001, 512), ("grn", 0.0005, 256)])
@@ -222,5 +225,5 @@ def test_an_srn_with_a_refinement_step_trains_differently_from_the_baseline(base
     seed_everything(0, 1)
     refined = train(RunSettings(name, 1, 0.5, 1e-4, RefinerSettings("srn", 1, 0.001, hidden=512)), 0, root,
                     tmp_path, "cpu")
-    (loss,), baseline = refined["curves"]["train_loss"], baseline_two_epochs["curves"]["train_loss"][0]
+    (loss,), baseline = [entry["train_loss"] for entry in refined["curve"]], baseline_two_epochs["curve"][0]["train_loss"]
     assert 0 < loss < 10 and loss != baseline

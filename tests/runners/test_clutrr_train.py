@@ -18,7 +18,11 @@ def test_best_epoch_by_mean_test_accuracy_on_k_2_3_4():
     assert summary["best_epoch"] == 2 and summary["best_234"] == pytest.approx(0.5)
     assert summary["acc_k3"] == 0.5 and summary["acc_k9"] == 0.1  # all k at the best epoch
     assert summary["final_234"] == pytest.approx(0.4)
-    assert summary["curves"]["train_loss"] == [2.0, 1.0, 0.0] and summary["curves"]["test"]["10"] == [0.9, 0.1, 0.2]
+    assert [entry["epoch"] for entry in summary["curve"]] == [1, 2, 3]
+    assert [entry["train_loss"] for entry in summary["curve"]] == [2.0, 1.0, 0.0]
+    assert [entry["test_k10"] for entry in summary["curve"]] == [0.9, 0.1, 0.2]
+    assert [entry["validation_accuracy"] for entry in summary["curve"]] == pytest.approx([0.1, 0.2, 0.3])
+    assert [entry["test_mean_234"] for entry in summary["curve"]] == pytest.approx([0.3, 0.5, 0.4])
 
 
 def test_k_of_a_test_file():

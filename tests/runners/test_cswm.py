@@ -103,7 +103,10 @@ def test_prints_table_3_layout_with_eval_size_and_spread(experiment):
     assert "| state spread |" in output
     assert "Paper: Table 3 has no Space Invaders with K=2." in output and "| paper: " not in output
     assert (folder / "results.md").read_text().strip() in output
-    assert (folder / "results.png").stat().st_size > 0
+    assert (folder / "results.png").stat().st_size > 0 and (folder / "curves.png").stat().st_size > 0
+    curve = output[output.index("## Learning curve"):].splitlines()
+    assert curve[2].startswith("| epoch | train loss (train.py's average), baseline | train loss (train.py's average), SRN |")
+    assert [row.split(" | ")[0] for row in curve[4:6]] == ["| 1", "| 2"]  # a row per epoch, mean ± std of 2 seeds
 
 
 def test_metrics_are_rankings_of_the_eval_set(experiment):
@@ -114,6 +117,8 @@ def test_metrics_are_rankings_of_the_eval_set(experiment):
         assert metrics["samples"] == 100 and metrics["spread"] > 0 and np.isfinite(metrics["train_loss"])
         for steps in cswm_train.PREDICTION_STEPS:
             assert 0 <= metrics[f"h1_{steps}"] <= metrics[f"mrr_{steps}"] <= 1
+        assert [entry["epoch"] for entry in run["curve"]] == [1, 2]  # train.py's average loss per epoch
+        assert min(entry["train_loss"] for entry in run["curve"]) == pytest.approx(metrics["train_loss"], abs=1e-6)
     baseline, srn = ({run["seed"]: run for run in runs.values() if run["arm"] == arm} for arm in ("baseline", "srn"))
     assert all(run["settings"]["refiner"]["steps"] == 2 for run in srn.values())
     assert all(srn[seed]["metrics"]["train_loss"] != baseline[seed]["metrics"]["train_loss"] for seed in (0, 1))
@@ -183,17 +188,17 @@ def test_chance_levels():
 
 @pytest.mark.parametrize("argv,message", [
     (["--env", "atari", "--k", "3"], "argument --env: invalid choice"),
-    (["--env", "space", "--k", "0"], "argument --k: must be >= 1"),
-    (["--env", "space", "--k", "3", "--srn", "--steps", "-1"], "argument --steps: must be >= 0"),
-    (["--env", "space", "--k", "3", "--srn", "--inner-lr", "0"], "argument --inner-lr: must be > 0"),
-    (["--env", "space", "--k", "3", "--srn", "--inner-lr", "inf"], "argument --inner-lr: must be finite"),
+    (["--env", "space", "--k", "0"], "argument --k: must be an integer >= 1, got 0"),
+    (["--env", "space", "--k", "3", "--srn", "--steps", "-1"], "argument --steps: must be an integer in [0, 1000], got -1"),
+    (["--env", "space", "--k", "3", "--srn", "--inner-lr", "0"], "argument --inner-lr: must be a finite number > 0, got 0.0"),
+    (["--env", "space", "--k", "3", "--srn", "--inner-lr", "inf"], "argument --inner-lr: must be a finite number > 0, got inf"),
     (["--env", "space", "--k", "3", "--steps", "5"], "add --srn"),
     (["--env", "space", "--k", "3", "--grn"], "runners/cswm.py has no grn arm"),
     (["--env", "pong", "--k", "4", "--srn"], "pass --inner-lr"),
     (["--env", "space", "--k", "3", "--preset", "paper"], "at least 100 episodes"),
     (["--env", "space", "--k", "3", "--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
     (["--env", "space", "--k", "1000"], "K (--k) must be in 1..20, got 1000"),
-    (["--env", "space", "--k", "3", "--srn", "--steps", "1000000"], "steps must be an integer in 0..1000"),
+    (["--env", "space", "--k", "3", "--srn", "--steps", "1000000"], "argument --steps: must be an integer in [0, 1000], got 1000000"),
     (["--env", "space", "--k", "3", "--seeds", "abc"], "argument --seeds: expected an integer, got 'abc'"),
     (["--env", "space", "--k", "3", "--device", "cuda:7"], "--device cuda:7:"),
 ])
@@ -208,6 +213,8 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, caps
     ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
     ({"train_episodes": 0}, "train_episodes must be an integer >= 1, got 0"),
     ({"hidden_dim": True}, "hidden_dim must be an integer >= 1, got True"),
+    ({"eval_every": 0}, "eval_every must be an integer >= 1, got 0"),
+    ({"eval_every": 3}, "eval_every (3) exceeds the 2 epochs: no evaluation would run"),
 ])
 def test_bad_preset_values_are_one_line_and_exit_2_before_any_data(change, message, tmp_path, capsys):
     """A preset's value outside what train.py can take stops the command, --dry-run too,
@@ -252,7 +259,7 @@ def test_script_reports_bad_input_without_traceback():
     result = subprocess.run([sys.executable, "runners/cswm.py", "--env", "space", "--k", "0"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr == "error: argument --k: must be >= 1, got 0\n"
+    assert result.stderr == "error: argument --k: must be an integer >= 1, got 0\n"
 
 
 def test_presets_follow_appendix_e():

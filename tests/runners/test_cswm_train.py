@@ -1,6 +1,7 @@
 """runners/cswm_train.py: one run through the upstream's train.py and eval.py, with the SRN
 installed at construction; its checkpoint loads back in eval.py."""
 import numpy as np
+import pytest
 import torch
 
 from adapters.contract import RefinerSettings
@@ -8,6 +9,7 @@ from adapters.cswm import SRNObjectEncoder
 from patches import vendor
 from patches.cswm_frames import to_float
 from runners import cswm_data, cswm_train
+from runners.common.seeding import seed_everything
 
 
 def test_device_flags_say_only_what_the_upstream_would_not_choose():
@@ -22,7 +24,7 @@ def test_srn_checkpoint_round_trip_and_eval_under_no_grad(cswm_upstream, cswm_da
                                            encoder="medium", embedding_dim=4, action_dim=6, hidden_dim=32,
                                            copy_action=True)
     srn = RefinerSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)
-    trained = cswm_train.train(cswm_upstream, train_set, tmp_path / "srn", settings, seed=0, refiner=srn)
+    trained, _ = cswm_train.train(cswm_upstream, train_set, tmp_path / "srn", settings, seed=0, refiner=srn)
     evaluated = cswm_train.evaluate(cswm_upstream, eval_set, tmp_path / "srn", steps=1, refiner=srn)
     encoder = evaluated["model"].obj_encoder
     assert isinstance(encoder, SRNObjectEncoder) and encoder.refiner.steps == 2
@@ -51,3 +53,37 @@ def test_state_spread_is_the_root_mean_squared_distance_to_the_mean_by_hand():
     assert math.isclose(cswm_train.state_spread(states), math.sqrt(6.5), rel_tol=1e-6)
     assert cswm_train.state_spread(torch.full((5, 4), 2.5)) == 0.0  # a collapsed encoder
     assert math.isclose(cswm_train.state_spread(torch.tensor([[1.0, 2.0], [4.0, 6.0]])), 2.5, rel_tol=1e-6)  # half of 5
+
+
+@pytest.mark.parametrize("refiner", [None, RefinerSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)],
+                         ids=["baseline", "srn"])
+def test_the_curve_ranks_every_nth_epoch_without_changing_the_training(cswm_upstream, cswm_data_dir, tmp_path,
+                                                                        refiner):
+    """Ranking the evaluation set between epochs (eval.py reseeds every generator) leaves
+    the run bit for bit as it is without it: the same losses, the same final ranking."""
+    train_set = cswm_data.dataset_path(cswm_data_dir, "space", "train", 4)
+    eval_set = cswm_data.dataset_path(cswm_data_dir, "space", "eval", 100)
+    settings = cswm_train.TrainSettings(num_objects=2, epochs=3, batch_size=10, learning_rate=1e-3,
+                                        encoder="medium", embedding_dim=4, action_dim=6, hidden_dim=32,
+                                        copy_action=True)
+
+    def run(name: str, eval_every: int | None) -> dict:
+        seed_everything(0, 1)
+        return cswm_train.train_and_evaluate(cswm_upstream, train_set, eval_set, tmp_path / name, settings, 0,
+                                             refiner, eval_every=eval_every)
+
+    plain, watched = run("plain", None), run("watched", 2)
+    assert [entry["epoch"] for entry in plain["curve"]] == [1, 2, 3]
+    assert [entry["train_loss"] for entry in watched["curve"]] == [entry["train_loss"] for entry in plain["curve"]]
+    assert {key: value for key, value in watched.items() if key != "curve"} == \
+        {key: value for key, value in plain.items() if key != "curve"}
+    ranked = [entry for entry in watched["curve"] if "h1_1" in entry]
+    assert [entry["epoch"] for entry in ranked] == [2]
+    assert all(set(entry) == {"epoch", "train_loss"} for entry in plain["curve"])
+    assert set(ranked[0]) == {"epoch", "train_loss", "samples", "spread",
+                              *(f"{key}_{steps}" for key in ("h1", "mrr") for steps in cswm_train.PREDICTION_STEPS)}
+    log = (tmp_path / "watched" / "log.txt").read_text()
+    assert log.count("====> Epoch:") == 3  # train.py's own log is whole
+    last = run("last", 3)  # the last epoch's ranking is made after train.py's end
+    assert [entry["epoch"] for entry in last["curve"] if "h1_1" in entry] == [3]
+    assert last["train_loss"] == plain["train_loss"]

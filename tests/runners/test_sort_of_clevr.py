@@ -54,11 +54,15 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     assert len(checkpoints) == 2 and {name.split("-")[0] for name in checkpoints} == {"baseline", "srn"}
     markdown = (folder / "results.md").read_text()
     for text in ("| Relational |", "| Furthest |", "| Closest |", "| Count |", "| Robustness (Synthetic) |",
-                 "| Robustness (Dataset) |", "p, RN+SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset",
+                 "| Robustness (Dataset) |", "p, RN + SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset",
                  "Paper, Table 2: Sort-of-CLEVR performance (NeurIPS 2020 paper, 5 trials): "
                  "not comparable: ", "refiner.momentum 0.0 (paper: 0.5)"):
         assert text in markdown and text in printed
-    assert (folder / "validation.png").stat().st_size > 0 and (folder / "robustness_examples.png").stat().st_size > 0
+    assert (folder / "curves.png").stat().st_size > 0 and (folder / "robustness_examples.png").stat().st_size > 0
+    for run_ in runs.values():  # main.py's train and test accuracies after each epoch
+        assert [set(entry) for entry in run_["curve"]] == [{"epoch", "train_rel", "train_norel", "validation_rel",
+                                                            "validation_norel"}]
+        assert "curve" not in run_["metrics"]
     assert vendor.changes(relational_networks.checkout()) == []
 
     run(argv, config)
@@ -100,8 +104,8 @@ def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, config, cap
                         "--gpus-per-job", "1"])
     assert [argv[argv.index("--job") + 1] for argv in login_node] == ["baseline:0", "srn:0"]
     folder = tmp_path / "out" / "images2-epochs1"
-    assert "RN+SRN" in (folder / "results.md").read_text()
-    assert (folder / "validation.png").exists() and (folder / "robustness_examples.png").exists()
+    assert "RN + SRN" in (folder / "results.md").read_text()
+    assert (folder / "curves.png").exists() and (folder / "robustness_examples.png").exists()
 
 
 def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys):
@@ -121,11 +125,11 @@ def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys)
 
 @pytest.mark.parametrize("argv, message", [
     (["--bogus"], "unrecognized arguments"),
-    (["--images", "0"], "must be >= 1"),
+    (["--images", "0"], "must be an integer >= 1, got 0"),
     (["--steps", "3"], "add --srn"),
-    (["--srn", "--inner-lr", "-1"], "must be > 0"),
+    (["--srn", "--inner-lr", "-1"], "must be a finite number > 0, got -1.0"),
     (["--grn"], "no grn arm"),
-    (["--preset", "huge"], "invalid choice"),
+    (["--preset", "huge"], "has no preset 'huge' (it has: paper, smoke)"),
     (["--device", "cuda"], "no CUDA device is available here"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv, message, config, capsys, tmp_path):

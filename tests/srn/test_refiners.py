@@ -166,10 +166,10 @@ def test_inner_losses_are_logged_and_decrease(case):
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(steps=-1), r"^steps must be >= 0, got -1$"),
-    (dict(inner_lr=0.0), r"^inner_lr must be > 0, got 0.0$"),
-    (dict(momentum=1.0), r"^momentum must be in \[0, 1\), got 1.0$"),
-    (dict(backprop="full"), r"^backprop must be one of \('unroll', 'last'\), got 'full'$"),
+    (dict(steps=-1), r"^steps must be an integer in \[0, 1000\], got -1$"),
+    (dict(inner_lr=0.0), r"^inner_lr must be a finite number > 0, got 0.0$"),
+    (dict(momentum=1.0), r"^momentum must be a finite number in \[0, 1\), got 1.0$"),
+    (dict(backprop="full"), r"^backprop must be one of unroll, last, got 'full'$"),
 ], ids=["steps", "inner_lr", "momentum", "backprop"])
 def test_rejects_bad_settings(case, kw, message):
     settings = dict(steps=2, inner_lr=0.1) | kw

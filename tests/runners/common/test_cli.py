@@ -16,11 +16,11 @@ def parser():
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["--seeds", "0"], "--seeds: must be >= 1"),
-    (["--preset", "huge"], "invalid choice: 'huge'"),
-    (["--inner-lr", "-1"], "--inner-lr: must be > 0"),
-    (["--inner-lr", "inf"], "--inner-lr: must be finite"),
-    (["--momentum", "1"], "--momentum: must be in [0, 1)"),
+    (["--seeds", "0"], "--seeds: must be an integer >= 1, got 0"),
+    (["--steps", "1001"], "--steps: must be an integer in [0, 1000], got 1001"),
+    (["--inner-lr", "-1"], "--inner-lr: must be a finite number > 0, got -1.0"),
+    (["--inner-lr", "inf"], "--inner-lr: must be a finite number > 0, got inf"),
+    (["--momentum", "1"], "--momentum: must be a finite number in [0, 1), got 1.0"),
     (["--backprop", "some"], "--backprop: invalid choice: 'some'"),
     (["--seeds", "abc"], "argument --seeds: expected an integer, got 'abc'"),
     (["--inner-lr", "fast"], "argument --inner-lr: expected a number, got 'fast'"),

@@ -5,7 +5,7 @@ import torch
 
 from adapters.contract import RefinerSettings
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, parse
-from runners.common.invocation import print_plan, refiner_identity, resolve
+from runners.common.invocation import arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore
 
 PRESETS = """
@@ -96,3 +96,9 @@ def test_slurm_jobs_get_cuda_with_gpus_and_auto_means_paper(tmp_path):
     assert (on_cpus.preset, on_cpus.device, on_cpus.threads) == ("smoke", torch.device("cpu"), 1)  # the preset's
     with pytest.raises(UsageError, match="--device cuda: with --launcher slurm"):
         invocation(tmp_path, *plan, "--device", "cuda")
+
+
+def test_arm_labels_name_the_baseline_by_its_model_and_a_refiner_by_its_kind():
+    assert arm_labels(["baseline", "srn", "grn"]) == {"baseline": "baseline", "srn": "SRN", "grn": "GRN"}
+    assert arm_labels(["baseline", "srn"], "RN") == {"baseline": "RN", "srn": "RN + SRN"}
+    assert arm_label("srn, pad20 r=0, masked", "RN") == "RN + SRN, pad20 r=0, masked"

@@ -44,7 +44,7 @@ def test_inline_is_the_default_and_keeps_the_threads_of_the_preset():
     (["--launcher", "local", "--mem", "4"], "--mem set SLURM jobs: add --launcher slurm"),
     (["--launcher", "slurm", "--jobs-per-gpu", "2"], "--jobs-per-gpu spreads local jobs over GPUs"),
     (["--launcher", "slurm"], "missing setting(s) partition"),
-    (["--launcher", "slurm", "--partition", "gpu", "--gpus-per-job", "-1"], "must be >= 0"),
+    (["--launcher", "slurm", "--partition", "gpu", "--gpus-per-job", "-1"], "must be an integer >= 0, got -1"),
 ])
 def test_flags_without_their_launcher_or_settings_are_usage_errors(argv, message, slurm_commands):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):

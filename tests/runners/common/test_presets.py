@@ -1,4 +1,8 @@
+import importlib
+import json
+
 import pytest
+import yaml
 
 from runners.common.cli import UsageError
 from runners.common.paper import NUMBERS_FILE
@@ -42,3 +46,31 @@ def test_every_runner_config_has_both_presets_and_a_refiner_section():
         for preset in ("smoke", "paper"):
             settings = load_preset(path, preset)
             assert settings["seeds"] >= 1 and set(settings["refiner"]) <= {"srn", "grn"} and settings["refiner"]
+
+
+def test_an_unknown_preset_names_the_presets_the_file_has(tmp_path):
+    (tmp_path / "toy.yaml").write_text("common: {lr: 1}\nsmoke: {epochs: 2}\nlaptop: {epochs: 20}\n")
+    with pytest.raises(UsageError, match=r"has no preset 'huge' \(it has: laptop, smoke\)$"):
+        load_preset(tmp_path / "toy.yaml", "huge")
+
+
+TABLE_FLAGS = {"cswm": ["--env", "space", "--k", "3"]}  # the flags that choose a runner's table
+
+
+def shipped_presets() -> list[tuple[str, str]]:
+    """(runner, preset) for every preset of every presets file the project ships."""
+    return [(path.stem, name) for path in sorted(CONFIG_DIR.glob("*.yaml")) if path != NUMBERS_FILE
+            for name, values in yaml.safe_load(path.read_text()).items() if name != "common" and isinstance(values, dict)]
+
+
+@pytest.mark.parametrize("runner, preset", shipped_presets())
+def test_every_shipped_preset_resolves_into_its_runners_settings(runner, preset, tmp_path, capsys):
+    """Each preset (smoke, paper, C-SWM's laptop, ...) goes through its runner's settings
+    and every refiner arm's, as a user's command would: --dry-run, which stops before any data."""
+    module = importlib.import_module(f"runners.{runner}")
+    kinds = [f"--{kind}" for kind in yaml.safe_load((CONFIG_DIR / f"{runner}.yaml").read_text())["common"]["refiner"]]
+    module.main([*TABLE_FLAGS.get(runner, []), *kinds, "--preset", preset, "--device", "cpu", "--dry-run",
+                 "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["preset"] == preset and len(plan["arms"]) == 1 + len(kinds)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()

@@ -1,0 +1,132 @@
+"""Learning curves: each run keeps one entry per epoch, ``{"epoch": e, "train_loss": ...,
+...}`` (what its training loop reports, and its evaluation where there is one), saved in
+results.json with the run; each runner saves them (``save_curves``) per arm, mean ± std
+over seeds, as curves.png beside its results.md, and per run as TensorBoard event files
+under tensorboard/ (``tensorboard --logdir <results folder>/tensorboard``)."""
+import math
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from torch.utils.tensorboard import SummaryWriter
+
+from runners.common.plots import save_figure
+from runners.common.results import ResultStore, settings_key
+from runners.common.stats import Metric, mean_std
+
+Curve = list[dict]  # one run's: one dict per epoch, each with "epoch"
+PANELS_PER_ROW = 3
+
+
+def save_curves(store: ResultStore, arms: Mapping[str, dict], labels: Mapping[str, str], seeds: range, title: str,
+                metrics: Sequence[Metric] | None = None, figure: str = "curves.png") -> dict[str, list[Curve]]:
+    """The curves of the finished runs of each arm (arm name -> its settings) among
+    ``seeds``, by display label; drawn as ``figure`` (``plot_curves``) and written as event
+    files (``write_event_files``) in the store's folder."""
+    curves = {labels[name]: store.curves(name, settings, seeds) for name, settings in arms.items()}
+    plot_curves(curves, store.directory / figure, title, metrics)
+    write_event_files(store, arms, seeds)
+    return curves
+
+
+def write_event_files(store: ResultStore, arms: Mapping[str, dict], seeds: range) -> Path:
+    """TensorBoard event files of each finished run's curve, one folder per run named as
+    its checkpoints are, ``tensorboard/<arm>-<settings key>-seed<N>``: every numeric key
+    of each epoch's entry as a scalar at step = epoch. A run's folder is rewritten whole;
+    returns the tensorboard folder."""
+    root = store.directory / "tensorboard"
+    for name, settings in arms.items():
+        for seed in seeds:
+            curve = store.curve(name, settings, seed)
+            if curve is None:
+                continue
+            folder = root / f"{name}-{settings_key(settings)}-seed{seed}"
+            shutil.rmtree(folder, ignore_errors=True)
+            with SummaryWriter(log_dir=str(folder)) as writer:
+                for entry in curve:
+                    for key, value in entry.items():
+                        if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                            writer.add_scalar(key, value, entry["epoch"])
+    return root
+
+
+def epoch_statistics(curves: Sequence[Curve], key: str) -> tuple[list[int], list[float], list[float], list[int]]:
+    """The epochs at which any of ``curves`` has ``key``, and there the mean, the sample std
+    (0 for one run) and the number of runs that have it."""
+    values: dict[int, list[float]] = {}
+    for curve in curves:
+        for entry in curve:
+            if entry.get(key) is not None:
+                values.setdefault(entry["epoch"], []).append(float(entry[key]))
+    epochs = sorted(values)
+    stats = [mean_std(values[epoch]) for epoch in epochs]
+    return epochs, [mean for mean, _ in stats], [std for _, std in stats], [len(values[epoch]) for epoch in epochs]
+
+
+def curve_table(curves: Mapping[str, Sequence[Curve]], metrics: Sequence[Metric] | None = None) -> str:
+    """A Markdown table of the curves: one row per epoch at which any arm has a value, one
+    column per (metric, arm) with mean ± std over seeds (times ``scale``; "-" where the
+    arm has none at that epoch)."""
+    metrics = list(metrics or curve_keys(curves))
+    columns = [(metric, arm) for metric in metrics for arm in curves]
+    cells: dict[int, dict[int, str]] = {}
+    for index, (metric, arm) in enumerate(columns):
+        for epoch, mean, std, count in zip(*epoch_statistics(curves[arm], metric.key)):
+            text = f"{metric.scale * mean:.{metric.digits}f}"
+            cells.setdefault(epoch, {})[index] = text + (f" ± {metric.scale * std:.{metric.digits}f}" if count > 1 else "")
+    header = "| epoch | " + " | ".join(f"{metric.label}, {arm}" for metric, arm in columns) + " |"
+    rows = [f"| {epoch} | " + " | ".join(cells[epoch].get(index, "-") for index in range(len(columns))) + " |"
+            for epoch in sorted(cells)]
+    return "\n".join([header, "|" + "---|" * (len(columns) + 1), *rows])
+
+
+def curve_keys(curves: Mapping[str, Sequence[Curve]]) -> list[Metric]:
+    """Every numeric key of the curves besides "epoch", in order of appearance, unscaled."""
+    keys: dict[str, None] = {}
+    for runs in curves.values():
+        for curve in runs:
+            for entry in curve:
+                keys.update({key: None for key, value in entry.items()
+                             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)})
+    return [Metric(key, key.replace("_", " ")) for key in keys]
+
+
+def curve_figure(curves: Mapping[str, Sequence[Curve]], title: str, metrics: Sequence[Metric] | None = None) -> Figure:
+    """One panel per metric (default: ``curve_keys``): its value (times ``scale``) per
+    epoch, one line per arm (label -> the curves of its runs) at the mean over seeds with a
+    ± std band."""
+    metrics = list(metrics or curve_keys(curves))
+    columns = min(PANELS_PER_ROW, max(1, len(metrics)))
+    rows = max(1, math.ceil(len(metrics) / columns))
+    figure = Figure(figsize=(4.2 * columns, 3.2 * rows + 0.6))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, metric in zip(axes, metrics):
+        for arm, runs in curves.items():
+            epochs, means, stds, counts = epoch_statistics(runs, metric.key)
+            if not epochs:
+                continue
+            means = [metric.scale * value for value in means]
+            stds = [metric.scale * value for value in stds]
+            line, = axis.plot(epochs, means, marker="o" if len(epochs) < 30 else None, markersize=3,
+                              label=f"{arm} (n={max(counts)})")
+            axis.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                              color=line.get_color(), alpha=0.2, linewidth=0)
+        axis.set(title=metric.label, xlabel="epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    for axis in axes[len(metrics):]:
+        axis.set_visible(False)
+    if metrics:
+        axes[0].legend(fontsize="small")
+    figure.suptitle(textwrap.fill(f"{title}: mean ± std over seeds", 100), fontsize=11)
+    figure.tight_layout()
+    return figure
+
+
+def plot_curves(curves: Mapping[str, Sequence[Curve]], path: Path, title: str,
+                metrics: Sequence[Metric] | None = None) -> Path:
+    """Save ``curve_figure`` at ``path``."""
+    return save_figure(curve_figure(curves, title, metrics), path)
