@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -34,6 +36,16 @@ def test_settings_no_refiner_can_run_with_are_refused(changes, message):
     with pytest.raises(ValueError) as error:
         RefinerSettings(**{"kind": "srn", "steps": 1, "inner_lr": 0.1, **changes})
     assert message in str(error.value)
+
+
+def test_settings_are_frozen_with_the_papers_defaults():
+    """Appendix B-E: H_agg 512 wide, FSPool with 20 pieces, plain unrolled inner SGD; z as
+    wide as the upstream's model unless set; the seed is each run's."""
+    settings = RefinerSettings("srn", 10, 0.05)
+    assert (settings.hidden, settings.pieces, settings.momentum, settings.backprop) == (512, 20, 0.0, "unroll")
+    assert settings.embedding is None and settings.embedding_or(64) == 64 and settings.seed is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.steps = 0
 
 
 def test_the_refiner_rng_is_a_fork_seeded_with_the_run_seed():

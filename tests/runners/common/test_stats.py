@@ -28,7 +28,7 @@ def test_undefined_p_values():
 def test_table_rows_are_arms():
     runs = {"baseline": [{"h1": v} for v in BASELINE], "SRN": [{"h1": v} for v in SRN]}
     table = comparison_table(runs, [Metric("h1", "1 step H@1", scale=100)]).splitlines()
-    assert table[0] == "| arm | 1 step H@1 |"
+    assert table[0] == "| arm | 1 step H@1 |" and table[1] == "|---|---|"
     assert table[2] == "| baseline (n=4) | 54.2 ± 4.3 |"
     assert table[3] == "| SRN (n=3) | 70.3 ± 4.5 |"
     assert table[4] == f"| p, SRN vs baseline | {format_p(welch_p(SRN, BASELINE))} |"
@@ -38,7 +38,13 @@ def test_table_columns_are_arms():
     runs = {"baseline": [{"acc": 0.9}, {"acc": 0.8}], "SRN": [{"acc": 0.95}], "GRN": []}
     table = comparison_table(runs, [Metric("acc", "Relational", 100)], arms_as_rows=False).splitlines()
     assert table[0] == "|  | baseline (n=2) | SRN (n=1) | GRN (n=0) | p, SRN vs baseline | p, GRN vs baseline |"
+    assert table[1] == "|---|---|---|---|---|---|"
     assert table[2] == "| Relational | 85.0 ± 7.1 | 95.0 ± 0.0 | - | n/a | n/a |"
+
+
+def test_a_metric_is_shown_as_measured_unless_it_says_its_scale():
+    table = comparison_table({"baseline": [{"loss": 0.25}, {"loss": 0.35}]}, [Metric("loss", "loss", digits=2)])
+    assert table.splitlines()[2] == "| baseline (n=2) | 0.30 ± 0.07 |"
 
 
 def test_published_numbers_are_reference_lines_in_the_tables_units():
