@@ -10,7 +10,7 @@ train.py steps them on Space Invaders with K=3, clutrr-baselines' Trainer.batchL
 optimisers as run_experiment steps them). Steps of all arms of a runner alternate
 (benchmarks.timing.alternating_medians), so every arm sees the same machine.
 
-    python benchmarks/refiner_overhead.py [--preset paper|smoke] [--device auto|cpu|cuda|cuda:N]
+    python benchmarks/refiner_overhead.py [--preset paper|smoke|laptop] [--device auto|cpu|cuda|cuda:N]
         [--repeats 5] [--threads N] [--only circles sort_of_clevr cswm clutrr]
         [--clutrr-data data_db9b8f04.zip] [--data-dir data/]
 """
@@ -47,28 +47,30 @@ def synchronised(step: Callable[[], object], device: torch.device) -> Callable[[
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", choices=("paper", "smoke"), default="paper")
+    parser.add_argument("--preset", default="paper", help="paper, smoke, or another preset the runners have (C-SWM: laptop)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--only", nargs="+", choices=RUNNERS, default=RUNNERS)
     parser.add_argument("--clutrr-data", default=clutrr_data.PUBLIC_COPY, help="data_db9b8f04.zip or its URL")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--batch-size", type=int, default=None, help="every runner's batch (default: the preset's)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Implicit dimension choice for log_softmax")
     device = resolve_device(args.device)
     use_device(device)  # the Sort-of-CLEVR RN puts tensors on "cuda", the current device
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = ["| runner | arm | seconds per step | x baseline | paper (appendix G) |", "|---|---|---|---|---|"]
+    rows = ["| runner | arm | seconds per step | seconds per epoch | x baseline | paper (appendix G) |",
+            "|---|---|---|---|---|---|"]
     for runner in args.only:
-        arms = BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data)
+        arms = BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data, args.batch_size)
         seconds = alternating_medians({name: synchronised(arm.train_step, device) for name, arm in arms.items()},
                                       args.repeats)
         for name, value in seconds.items():
             ratio = "1.00" if name == BASELINE else f"{value / seconds[BASELINE]:.2f}"
             paper = "" if name == BASELINE else PAPER_OVERHEAD[runner]
-            rows.append(f"| {runner} | {name} | {value:.4f} | {ratio} | {paper} |")
+            rows.append(f"| {runner} | {name} | {value:.4f} | {value * arms[name].batches_per_epoch:.1f} | {ratio} | {paper} |")
         print("\n".join(rows[-len(seconds):]), file=sys.stderr, flush=True)  # as each runner is done
     print(f"\n{args.preset} preset, device {device}, {torch.get_num_threads()} threads, median of {args.repeats} "
           f"rounds:\n\n" + "\n".join(rows))
