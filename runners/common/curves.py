@@ -48,9 +48,14 @@ def write_event_files(store: ResultStore, arms: Mapping[str, dict], seeds: range
             with SummaryWriter(log_dir=str(folder)) as writer:
                 for entry in curve:
                     for key, value in entry.items():
-                        if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                        if key != "epoch" and is_number(value):
                             writer.add_scalar(key, value, entry["epoch"])
     return root
+
+
+def is_number(value) -> bool:
+    """A curve's value to draw: an int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def epoch_statistics(curves: Sequence[Curve], key: str) -> tuple[list[int], list[float], list[float], list[int]]:
@@ -89,8 +94,7 @@ def curve_keys(curves: Mapping[str, Sequence[Curve]]) -> list[Metric]:
     for runs in curves.values():
         for curve in runs:
             for entry in curve:
-                keys.update({key: None for key, value in entry.items()
-                             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)})
+                keys.update({key: None for key, value in entry.items() if key != "epoch" and is_number(value)})
     return [Metric(key, key.replace("_", " ")) for key in keys]
 
 
