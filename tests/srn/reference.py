@@ -126,6 +126,16 @@ def _leaf(t: torch.Tensor) -> torch.Tensor:
     return t if t.requires_grad else t.detach().requires_grad_(True)
 
 
+def _heavy_ball_step(energy: Callable[..., torch.Tensor], current: list[torch.Tensor], velocity: list[torch.Tensor],
+                     lr: float, momentum: float, create_graph: bool) -> tuple[list, list, float]:
+    """One step of torch.optim.SGD's heavy ball on every variable (v <- momentum * v + dE/dS,
+    S <- S - lr * v) -> (variables, velocities, E before the step)."""
+    loss = energy(*current)
+    grads = torch.autograd.grad(loss, current, create_graph=create_graph)
+    velocity = [momentum * v + g for v, g in zip(velocity, grads)]
+    return [s - lr * v for s, v in zip(current, velocity)], velocity, float(loss.detach())
+
+
 def unrolled_descent(
     energy: Callable[..., torch.Tensor],
     variables: Sequence[torch.Tensor],
@@ -141,11 +151,8 @@ def unrolled_descent(
     velocity = [torch.zeros_like(v) for v in current]
     losses = []
     for _ in range(steps):
-        loss = energy(*current)
-        grads = torch.autograd.grad(loss, current, create_graph=True)
-        velocity = [momentum * v + g for v, g in zip(velocity, grads)]
-        current = [s - lr * v for s, v in zip(current, velocity)]
-        losses.append(float(loss.detach()))
+        current, velocity, loss = _heavy_ball_step(energy, current, velocity, lr, momentum, create_graph=True)
+        losses.append(loss)
     return current, losses
 
 
@@ -166,15 +173,10 @@ def last_step_descent(
     losses = []
     for _ in range(steps - 1):
         leaves = [v.detach().requires_grad_(True) for v in current]
-        loss = energy(*leaves)
-        grads = torch.autograd.grad(loss, leaves)
-        velocity = [(momentum * v + g).detach() for v, g in zip(velocity, grads)]
-        current = [(s - lr * v).detach() for s, v in zip(leaves, velocity)]
-        losses.append(float(loss.detach()))
+        current, velocity, loss = _heavy_ball_step(energy, leaves, velocity, lr, momentum, create_graph=False)
+        current, velocity = [s.detach() for s in current], [v.detach() for v in velocity]
+        losses.append(loss)
     current = [_leaf(s.detach() + (s0 - s0.detach())) for s, s0 in zip(current, initial)]
-    loss = energy(*current)
-    grads = torch.autograd.grad(loss, current, create_graph=True)
-    velocity = [momentum * v + g for v, g in zip(velocity, grads)]
-    current = [s - lr * v for s, v in zip(current, velocity)]
-    losses.append(float(loss.detach()))
+    current, velocity, loss = _heavy_ball_step(energy, current, velocity, lr, momentum, create_graph=True)
+    losses.append(loss)
     return current, losses
