@@ -1,5 +1,7 @@
 """The one device rule of every runner: ``--device auto|cpu|cuda|cuda:N``."""
+import platform
 import sys
+from pathlib import Path
 
 import torch
 
@@ -41,8 +43,20 @@ def device_here(device: torch.device) -> torch.device:
 
 
 def device_name(device: torch.device) -> str:
-    """The GPU's model name, or "CPU"."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    """The GPU's model name, or the CPU's (``cpu_name``)."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """"CPU: <model> (<vector instructions>)", e.g. "CPU: AMD EPYC (AVX2)": the model as the
+    system reports it, and the widest vector instructions torch's kernels use on it, which
+    decide how its float reductions are split and so their last bits."""
+    model = platform.processor() or "unknown model"
+    if cpuinfo.exists():
+        named = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = named[0] if named else model
+    return f"CPU: {model} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def use_device(device: torch.device) -> None:

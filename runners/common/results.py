@@ -10,7 +10,7 @@ dies, even mid-write, leaves neither a stale lock nor a partial file.
 A run is identified by its arm, the settings that define it, and its seed: a run with
 other settings is a different run, and an arm shared by two commands (the baseline of
 ``cswm.py`` with and without ``--srn``) is trained once. Each run keeps the environment it
-was made in (threads, device, determinism settings, torch version), and its learning
+was made in (threads, device with the GPU's or CPU's model, determinism settings, torch version), and its learning
 curve (``curve``: one dict per epoch, ``{"epoch": e, "train_loss": ..., ...}``); a table
 never mixes runs of different environments (``ResultStore.table``).
 """
@@ -139,7 +139,7 @@ class ResultStore:
     def table(self, arms: Mapping[str, dict], seeds: range) -> dict[str, list[dict]]:
         """Metrics of the finished runs of each arm (name -> its settings) among ``seeds``, in
         seed order, for one table: UsageError if they were made under different
-        environments (threads, device, determinism settings, torch version), whose numbers
+        environments (threads, device and its model, determinism settings, torch version), whose numbers
         are not comparable."""
         keys = [self._key(arm, settings, seed) for arm, settings in arms.items() for seed in seeds]
         environments = {json.dumps(self.runs[key].get("environment"), sort_keys=True) for key in keys if key in self.runs}

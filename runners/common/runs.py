@@ -46,7 +46,7 @@ def format_eta(seconds: float | None) -> str:
 
 def run_environment(device: torch.device) -> dict:
     """What, besides its settings and seed, changes a run's numbers: torch's threads, the
-    device (the GPU's model), the determinism settings and torch's version (read in the
+    device (the GPU's model, or the CPU's with its vector instructions), the determinism settings and torch's version (read in the
     run's own process, after seeding)."""
     return {"threads": torch.get_num_threads(), "device": device_name(device),
             "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__}

@@ -11,6 +11,7 @@ from adapters.contract import RefinerSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.cli import UsageError
+from runners.common.device import cpu_name
 from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key
 from runners.common.seeding import available_cores, seed_everything
@@ -107,7 +108,7 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, ca
     assert inline.keys() == local.keys() and len(local) == 4
     assert all(local[key]["metrics"] == inline[key]["metrics"] for key in inline)
     environments = [run["environment"] for run in [*inline.values(), *local.values()]]
-    assert all(environment == {"threads": available_cores(), "device": "CPU", "deterministic": True,
+    assert all(environment == {"threads": available_cores(), "device": cpu_name(), "deterministic": True,
                                "torch": torch.__version__} for environment in environments)
     assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from runners.common.cli import UsageError, main_guard
-from runners.common.device import resolve_device
+from runners.common.device import cpu_name, device_name, resolve_device
 
 
 def test_auto_takes_a_gpu_when_there_is_one_and_says_which(capsys):
@@ -43,3 +43,13 @@ def test_every_runner_refuses_a_gpu_the_machine_lacks_in_one_line(runner, flags,
     assert exit_.value.code == 2
     assert capsys.readouterr().err == ("error: --device cuda:3: only 2 CUDA device(s) are available here; "
                                        "use --device cpu\n")
+
+
+def test_a_cpu_is_named_by_its_model_and_the_vector_instructions_torch_uses_on_it(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: Example CPU 9000\nflags\t\t: avx2\n\nprocessor\t: 1\n"
+                       "model name\t: Example CPU 9000\n")
+    capability = torch.backends.cpu.get_cpu_capability()
+    assert cpu_name(cpuinfo) == f"CPU: Example CPU 9000 ({capability})"
+    assert device_name(torch.device("cpu")) == cpu_name()
+    assert device_name(torch.device("cpu")).endswith(f" ({capability})")
