@@ -43,7 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adapters.contract import Adapter, RefinerSettings, build_refiner, refiner_rng
+from adapters.contract import Adapter, build_refiner, refiner_rng
+from refiners.settings import KindSettings
 
 UPSTREAM = "clutrr-baselines"
 PADDINGS = ("masked", "zeroed", "naive")
@@ -80,14 +81,14 @@ class PairWeightedGTheta(nn.Module):
 
 
 class RefinedSentReader(nn.Module):
-    """The upstream's RNSentReader followed by an SRN or GRN (see the module docstring)."""
+    """The upstream's RNSentReader followed by a refiner (see the module docstring)."""
 
-    def __init__(self, reader: nn.Module, refiner: nn.Module, kind: str, set_size: int, padding: str,
+    def __init__(self, reader: nn.Module, refiner: nn.Module, set_size: int, padding: str,
                  pair_weights: list, bidirectional: bool):
         super().__init__()
         self.reader = reader
         self.refiner = refiner
-        self.kind, self.set_size, self.padding = kind, set_size, padding
+        self.set_size, self.padding = set_size, padding
         self.pair_weights = pair_weights  # PairWeightedGTheta.pending: weights for its next call
         self.bidirectional = bidirectional
         self.last_z: torch.Tensor | None = None
@@ -111,11 +112,8 @@ class RefinedSentReader(nn.Module):
         size = length if self.padding == "masked" else self.set_size
         s0 = F.pad(objects, (0, 0, 0, size - length))  # [B, size, dim]
         mask = None if self.padding == "naive" else F.pad(real, (0, size - length))
-        edges = None
-        if self.kind == "srn":
-            refined = self.refiner(s0, z, mask)
-        else:
-            refined, edges = self.refiner(s0, z, edges0=s0.new_ones(batch_size, size, size), mask=mask)
+        refined, edges = self.refiner(s0, z, mask, features=s0, feature_mask=mask,
+                                      edges0=s0.new_ones(batch_size, size, size))
         if self.padding == "zeroed":
             upstream = torch.arange(size, device=objects.device) < length
             kept = (upstream.unsqueeze(1) & upstream.unsqueeze(0)).to(s0.dtype).expand(batch_size, size, size)
@@ -141,7 +139,7 @@ class RefinedSentReader(nn.Module):
             handle.remove()
 
 
-def install(encoder: nn.Module, settings: RefinerSettings, set_size: int = SET_SIZE,
+def install(encoder: nn.Module, settings: KindSettings, set_size: int = SET_SIZE,
             padding: str = "masked") -> nn.Module:
     """Insert the refiner into an upstream ``RelationNetworkEncoder`` (before the optimiser
     collects its parameters); returns the refiner. ``padding``: see the module docstring."""
@@ -153,15 +151,15 @@ def install(encoder: nn.Module, settings: RefinerSettings, set_size: int = SET_S
     if settings.embedding_or(dim) != dim:
         raise ValueError(f"z is the LSTM's cell state, {dim} wide: the refiner's embedding cannot be {settings.embedding}")
     with refiner_rng(settings.seed):
-        refiner = build_refiner(settings, dim, dim)
+        refiner = build_refiner(settings, dim, dim, dim)
     g_theta = PairWeightedGTheta(encoder.g_theta)
     encoder.g_theta = g_theta
-    encoder.reader = RefinedSentReader(encoder.reader, refiner, settings.kind, set_size, padding, g_theta.pending,
+    encoder.reader = RefinedSentReader(encoder.reader, refiner, set_size, padding, g_theta.pending,
                                        bidirectional)
     return refiner
 
 
-def install_on_construction(experiment: ModuleType, settings: RefinerSettings, set_size: int = SET_SIZE,
+def install_on_construction(experiment: ModuleType, settings: KindSettings, set_size: int = SET_SIZE,
                             padding: str = "masked") -> ModuleType:
     """The upstream's freshly imported ``codes.experiment.experiment`` module, patched so that
     ``run_experiment`` builds its encoder with the refiner (its ``choose_model`` wrapped:
@@ -178,4 +176,4 @@ def install_on_construction(experiment: ModuleType, settings: RefinerSettings, s
     return experiment
 
 
-ADAPTER = Adapter(UPSTREAM, ("srn", "grn"), install, install_on_construction)
+ADAPTER = Adapter(UPSTREAM, True, install, install_on_construction)

@@ -16,7 +16,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from adapters.contract import Adapter, RefinerSettings, build_refiner, refiner_rng
+from adapters.contract import Adapter, build_refiner, refiner_rng, uses_embedding
+from refiners.settings import KindSettings
 
 UPSTREAM = "relational-networks"
 CHANNELS = 24
@@ -27,22 +28,22 @@ EMBEDDING = 256  # the width of z when the settings leave it open (appendix D do
 class FeatureMapRefiner(nn.Module):
     """Refines a conv feature map [B, C, H, W] as the set of its H*W cells of C dims."""
 
-    def __init__(self, channels: int, cells: int, settings: RefinerSettings):
+    def __init__(self, channels: int, cells: int, settings: KindSettings):
         super().__init__()
         embedding = settings.embedding_or(EMBEDDING)
-        self.embed = nn.Linear(channels * cells, embedding)
-        self.refiner = build_refiner(settings, channels, embedding)
+        self.embed = nn.Linear(channels * cells, embedding) if uses_embedding(settings) else None
+        self.refiner = build_refiner(settings, channels, embedding, channels)
 
     def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
         """feature_map [B, C, H, W] -> refined [B, C, H, W] (the same tensor with 0 steps)."""
         b, c, h, w = feature_map.shape
         s0 = feature_map.view(b, c, h * w).permute(0, 2, 1)  # [B, H*W, C], the RN's x_flat
-        z = self.embed(feature_map.flatten(1))  # [B, E]
-        s = self.refiner(s0, z)  # [B, H*W, C]
+        z = None if self.embed is None else self.embed(feature_map.flatten(1))  # [B, E]
+        s = self.refiner(s0, z, features=s0).set  # [B, H*W, C]; the features: the cells themselves
         return s.permute(0, 2, 1).reshape(b, c, h, w).contiguous()
 
 
-def install(model: nn.Module, settings: RefinerSettings) -> FeatureMapRefiner:
+def install(model: nn.Module, settings: KindSettings) -> FeatureMapRefiner:
     """Insert an SRN into an upstream ``RN`` in place; returns it (also ``model.srn``). Its
     parameters are added to ``model.optimizer`` as a new group with the optimiser's own
     settings (lr, betas, ...)."""
@@ -55,7 +56,7 @@ def install(model: nn.Module, settings: RefinerSettings) -> FeatureMapRefiner:
     return refiner
 
 
-def install_on_construction(model_module: ModuleType, settings: RefinerSettings) -> ModuleType:
+def install_on_construction(model_module: ModuleType, settings: KindSettings) -> ModuleType:
     """A copy of the upstream's freshly imported ``model`` module whose ``RN(args)`` is
     built with the SRN installed (main.py builds ``RN(args)``)."""
 
@@ -81,4 +82,4 @@ def inner_steps(refiner: FeatureMapRefiner, steps: int) -> Iterator[None]:
         refiner.refiner.steps = trained
 
 
-ADAPTER = Adapter(UPSTREAM, ("srn",), install, install_on_construction)
+ADAPTER = Adapter(UPSTREAM, False, install, install_on_construction)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader
 
 from adapters import clutrr as clutrr_adapter
 from adapters import cswm as cswm_adapter
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from patches import relational_networks, vendor
 from patches.clutrr import upstream as clutrr_upstream
 from patches.clutrr.run_config import build_config, first_training_batch, prepare_dictionary
@@ -147,7 +147,7 @@ def invocation_of(runner, preset: str, refiner_steps: int | None, config: Path |
                              kinds=list(offered), **options)
 
 
-def seeded_refiners(invocation, seed: int) -> dict[str, RefinerSettings]:
+def seeded_refiners(invocation, seed: int) -> dict[str, KindSettings]:
     """Each refiner arm's settings with the run's seed, by kind."""
     return {kind: replace(refiner, seed=seed) for kind, refiner in invocation.refiners.items()}
 
@@ -158,7 +158,7 @@ def parameter_names(model: nn.Module, *parts: nn.Module) -> set[str]:
     return {name for name, parameter in model.named_parameters() if id(parameter) in owned}
 
 
-def idle(refiner: RefinerSettings | None) -> bool:
+def idle(refiner: KindSettings | None) -> bool:
     """Whether the arm's refiner takes 0 inner steps: the refined set is then the proposed
     one and z goes unused, so the refiner's own parameters (its H_agg and z projection) get
     no gradient."""

@@ -24,7 +24,8 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from adapters.contract import KINDS, RefinerSettings  # noqa: E402
+from refiners.registry import KINDS  # noqa: E402
+from refiners.settings import KindSettings  # noqa: E402
 from runners import circles_plots as plots  # noqa: E402
 from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E402
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
@@ -115,8 +116,8 @@ def parse_args(argv: list[str] | None):
     return parse(parser, argv)
 
 
-def arm_models(settings: Settings, refiners: Mapping[str, RefinerSettings],
-               s0_gradient: bool = False) -> dict[str, tuple[Settings, RefinerSettings | None]]:
+def arm_models(settings: Settings, refiners: Mapping[str, KindSettings],
+               s0_gradient: bool = False) -> dict[str, tuple[Settings, KindSettings | None]]:
     """Arm name -> the settings and refiner its models are built with: the baseline, each
     refiner arm, and with ``s0_gradient`` the SRN arm with gradient through S0 (UsageError
     when the SRN arm already has it, or there is no SRN arm)."""
@@ -131,7 +132,7 @@ def arm_models(settings: Settings, refiners: Mapping[str, RefinerSettings],
     return arms
 
 
-def arm_identity(settings: Settings, refiner: RefinerSettings | None) -> dict:
+def arm_identity(settings: Settings, refiner: KindSettings | None) -> dict:
     """The settings that define an arm's runs: the baseline's, and for a refiner arm those
     plus the curriculum, detach_initial_set and the refiner's."""
     values = asdict(settings)
@@ -141,7 +142,7 @@ def arm_identity(settings: Settings, refiner: RefinerSettings | None) -> dict:
     return {**identity, **{key: values[key] for key in REFINER_ONLY}, "refiner": refiner_identity(refiner)}
 
 
-def make_model(settings: Settings, refiner: RefinerSettings | None, device: torch.device) -> CircleAutoencoder:
+def make_model(settings: Settings, refiner: KindSettings | None, device: torch.device) -> CircleAutoencoder:
     """A fresh baseline (refiner None) or refiner-arm model on ``device``, the refiner at the
     inner steps of the last epoch (as training leaves it)."""
     if refiner is not None:
@@ -154,7 +155,7 @@ def checkpoint_path(directory: Path, arm: str, identity: dict) -> Path:
     return directory / "models" / f"{arm}-{settings_key(identity)}-seed0.pt"
 
 
-def make_arm(name: str, identity: dict, settings: Settings, refiner: RefinerSettings | None, device: torch.device,
+def make_arm(name: str, identity: dict, settings: Settings, refiner: KindSettings | None, device: torch.device,
              train_data: Circles, test_data: Circles, directory: Path) -> Arm:
     """An arm whose run trains and evaluates one seed (the refiner seeded with it), keeping
     the seed-0 model for the figures."""
@@ -175,7 +176,7 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: RefinerSett
     return Arm(identity, run)
 
 
-def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings, RefinerSettings | None]],
+def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings, KindSettings | None]],
                 device: torch.device, directory: Path) -> dict[str, CircleAutoencoder]:
     """Arm name -> its seed-0 model (``models_of``: arm_models), for those whose checkpoint
     exists; UsageError for an unreadable one."""

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from adapters.contract import RefinerSettings, build_refiner, refiner_rng
+from adapters.contract import build_refiner, refiner_rng, uses_embedding
+from refiners.settings import KindSettings
 
 GENERATOR_WIDTHS = (64, 128, 256, 512)
 DECODER_WIDTHS = (1024, 512, 256)
@@ -98,8 +99,9 @@ class SetImageDecoder(nn.Module):
 
 class CircleAutoencoder(nn.Module):
     """Image -> set -> image. Without a refiner (the baseline) the set is S0 = G(x); with
-    one (the SRN arm) it is refiner(S0, z) with z = embed(x), a linear map of G's flattened
-    features (H_embed of Algorithm 1).
+    one (a refiner arm) it is refiner(S0, z, features) with z = embed(x), a linear map of
+    G's flattened features (H_embed of Algorithm 1; None for a kind that takes no z), and
+    features the 2 x 2 cells of G's last feature map [B, 4, C].
 
     By default gradient flows back to G through both z and S0, as srn.SetRefiner promises.
     detach_initial_set: refine a copy of S0 that passes no gradient back to G, as the
@@ -110,8 +112,8 @@ class CircleAutoencoder(nn.Module):
     def __init__(self, generator: SetGenerator, decoder: SetImageDecoder, refiner: nn.Module | None = None,
                  embed: nn.Module | None = None, detach_initial_set: bool = False):
         super().__init__()
-        if (refiner is None) != (embed is None):
-            raise ValueError("refiner and embed come together (the SRN arm) or not at all (the baseline)")
+        if refiner is None and embed is not None:
+            raise ValueError("embed (H_embed) comes only with a refiner")
         self.generator = generator
         self.decoder = decoder
         self.refiner = refiner
@@ -130,7 +132,9 @@ class CircleAutoencoder(nn.Module):
             return initial
         if self.detach_initial_set:
             initial = initial.detach()
-        return self.refiner(initial, self.embed(features))
+        cells = features.view(len(images), -1, FEATURE_SIDE**2).transpose(1, 2)  # [B, 4, C]: G's last feature map
+        z = None if self.embed is None else self.embed(features)
+        return self.refiner(initial, z, features=cells).set
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """images [B, 3, 64, 64] -> (reconstruction [B, 3, 64, 64], parts [B, N, 3, 64, 64],
@@ -141,7 +145,7 @@ class CircleAutoencoder(nn.Module):
 
 
 def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple, decoder_widths: tuple,
-                      refiner: RefinerSettings | None = None, detach_initial_set: bool = False) -> CircleAutoencoder:
+                      refiner: KindSettings | None = None, detach_initial_set: bool = False) -> CircleAutoencoder:
     """The baseline (refiner None) or the SRN arm, on the CPU (detach_initial_set: see
     CircleAutoencoder).
 
@@ -156,6 +160,6 @@ def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple,
         return CircleAutoencoder(generator, decoder)
     embedding = refiner.embedding_or(generator.feature_count)
     with refiner_rng(refiner.seed):
-        set_refiner = build_refiner(refiner, element_dims, embedding)
-        embed = nn.Linear(generator.feature_count, embedding)
+        set_refiner = build_refiner(refiner, element_dims, embedding, generator.feature_count // FEATURE_SIDE**2)
+        embed = nn.Linear(generator.feature_count, embedding) if uses_embedding(refiner) else None
     return CircleAutoencoder(generator, decoder, set_refiner, embed, detach_initial_set)

@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from adapters.clutrr import PADDINGS
-from adapters.contract import KINDS, RefinerSettings
+from adapters.clutrr import ADAPTER, PADDINGS
+from refiners.registry import KINDS
+from refiners.settings import KindSettings
 from patches import vendor
 from patches.clutrr import NAME as UPSTREAM
 from patches.clutrr.run_config import prepare_dictionary
@@ -71,7 +72,7 @@ def parse_args(argv):
                         help="train on a fixed random subset of this many stories (default: the preset's)")
     parser.add_argument("--data", default=clutrr_data.PUBLIC_COPY,
                         help=f"{clutrr_data.NAME}.zip or its unpacked folder, or a URL (default: the public copy)")
-    add_common_arguments(parser, RUNNER)
+    add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
     return parse(parser, argv)
 
 
@@ -99,7 +100,7 @@ class Settings(Checked):
                              f"(the stories of {clutrr_data.TRAIN_FILE}), got {self.train_rows}")
 
 
-def arm_runs(settings: Settings, refiners: dict[str, RefinerSettings], padding_ablation: bool) -> dict[str, RunSettings]:
+def arm_runs(settings: Settings, refiners: dict[str, KindSettings], padding_ablation: bool) -> dict[str, RunSettings]:
     """Arm name -> what its runs train: the baseline and each refiner arm ("srn", "grn"),
     or for the padding ablation the baseline and the SRN arms of ABLATION ("srn, <suffix>")."""
     data_name = clutrr_data.subset_name(settings.train_rows)

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from adapters import clutrr as adapter
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from patches.clutrr import upstream
 from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
@@ -31,7 +31,7 @@ class RunSettings:
     epochs: int
     encoder_dropout: float
     l2: float
-    refiner: RefinerSettings | None = None
+    refiner: KindSettings | None = None
     set_size: int = adapter.SET_SIZE
     padding: str = "masked"
 

@@ -31,7 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from adapters import cswm as adapter
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from patches import cswm, vendor
 from srn.settings import Checked, Count, Positive
 
@@ -123,7 +123,7 @@ def random_state_kept() -> Iterator[None]:
 
 
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
-          refiner: RefinerSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False,
+          refiner: KindSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False,
           on_epoch_end: Callable[[nn.Module, int], None] | None = None) -> tuple[dict, dict[int, float]]:
     """Run train.py (seed ``seed``) on ``dataset``; it writes model.pt, metadata.pkl and
     log.txt into the folder ``checkpoint``. ``on_epoch_end(model, epoch)``: called after
@@ -142,7 +142,7 @@ def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: 
     return trained, output.losses
 
 
-def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: RefinerSettings | None,
+def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: KindSettings | None,
              device: torch.device = torch.device("cpu"), echo: bool = False) -> dict:
     """Run eval.py on the checkpoint folder with ``--num-steps steps`` (its output appended
     to ``eval.txt`` there). Returns its globals (``hits_at``, ``rr_sum``, ``num_samples``,
@@ -154,14 +154,14 @@ def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: 
         return cswm.run_script(upstream, "eval.py", argv, modules=_modules(upstream, refiner), output=output)
 
 
-def _modules(upstream: vendor.Upstream, refiner: RefinerSettings | None):
+def _modules(upstream: vendor.Upstream, refiner: KindSettings | None):
     """The upstream's ``modules`` for the scripts: None (their own) for the baseline."""
     if refiner is None:
         return None
     return adapter.install_on_construction(vendor.import_modules(upstream, ["modules"]).modules, refiner)
 
 
-def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: RefinerSettings | None,
+def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: KindSettings | None,
             device: torch.device = torch.device("cpu"), echo: bool = False, desc: str = "evaluation") -> dict:
     """eval.py's numbers for the model in the folder ``checkpoint``: ``h1_<n>`` and
     ``mrr_<n>`` for n in PREDICTION_STEPS, ``samples`` (ranked eval samples) and ``spread``
@@ -180,7 +180,7 @@ def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner
 
 
 def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
-                       settings: TrainSettings, seed: int, refiner: RefinerSettings | None,
+                       settings: TrainSettings, seed: int, refiner: KindSettings | None,
                        device: torch.device = torch.device("cpu"), echo: bool = False,
                        eval_every: int | None = None) -> dict:
     """Metrics of one seed: ``ranking``'s for the model train.py saved (its best average
@@ -204,7 +204,7 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
 
 
 def snapshot_ranking(model: nn.Module, upstream: vendor.Upstream, eval_set: Path, checkpoint: Path,
-                     refiner: RefinerSettings | None, device: torch.device, echo: bool, epoch: int) -> dict:
+                     refiner: KindSettings | None, device: torch.device, echo: bool, epoch: int) -> dict:
     """``ranking`` of ``model`` as it is now (during train.py's run on ``checkpoint``), from
     a copy of its weights and of train.py's metadata.pkl in ``<checkpoint>/curve``, with
     every random generator as it was (eval.py seeds them)."""

@@ -22,7 +22,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the project from its root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from adapters.contract import KINDS, RefinerSettings  # noqa: E402
+from refiners.registry import KINDS  # noqa: E402
+from refiners.settings import KindSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
 
 
-def tables(runs: dict[str, list[dict]], settings: Settings, refiner: RefinerSettings | None, preset: str,
+def tables(runs: dict[str, list[dict]], settings: Settings, refiner: KindSettings | None, preset: str,
            generated_for_dataset: int, differing: list[str]) -> str:
     """Table 2 side by side (``runs``: display label -> metrics per seed), the dropout-off
     accuracies, the 0-step ablation and the notes; the paper's numbers as reference rows

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from adapters.relational_networks import FeatureMapRefiner, inner_steps, install
 from patches import relational_networks
 from patches.vendor import Upstream
@@ -70,7 +70,7 @@ def check_sizes(settings: Any, questions_per_image: int) -> None:
 
 
 def build_model(model_module: ModuleType, batch_size: int, lr: float, device: torch.device,
-                refiner: RefinerSettings | None = None) -> tuple[nn.Module, FeatureMapRefiner | None]:
+                refiner: KindSettings | None = None) -> tuple[nn.Module, FeatureMapRefiner | None]:
     """The upstream ``RN(args)`` (its weights from the global torch RNG, its own Adam) on
     ``device``, with the SRN of ``refiner`` inserted when it is given (its weights from
     ``refiner.seed``); returns (model, the inserted refiner or None)."""
@@ -150,7 +150,7 @@ def fit(loop: MainLoop, validation: Split, epochs: int, checkpoint: Path) -> tup
 
 
 def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings: Any,
-                       refiner: RefinerSettings | None, checkpoint: Path, device: torch.device) -> dict:
+                       refiner: KindSettings | None, checkpoint: Path, device: torch.device) -> dict:
     """One run (called after seeding): train the RN (with the SRN of ``refiner``, if any)
     on ``data`` as ``settings`` (the runner's Settings) say, keep its best validation epoch
     at ``checkpoint``, and evaluate it: test accuracy per question type with the upstream's

@@ -3,7 +3,7 @@
 A frozen dataclass deriving from ``Checked`` refuses, on construction, every value outside
 its fields' declarations; ``declared_problem`` checks one value against a declared type
 (what command-line flags use). The refiners' settings (``srn.inner_descent``), the
-adapters' ``RefinerSettings`` and every runner's settings are declared this way."""
+refiner kinds' settings (``refiners``) and every runner's settings are declared this way."""
 import math
 from dataclasses import dataclass, fields
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints

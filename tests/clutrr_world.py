@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from adapters import clutrr as adapter
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from patches.clutrr import upstream
 from patches.clutrr.run_config import build_config, first_training_batch, prepare_dictionary
 from patches.vendor import PROJECT_ROOT
@@ -96,7 +96,7 @@ def world() -> SimpleNamespace:
     return SimpleNamespace(modules=modules, config=config, data=data, batch=batch)
 
 
-def build_model(refiner: RefinerSettings | None = None, seed: int = 0,
+def build_model(refiner: DescentSettings | None = None, seed: int = 0,
                 padding: str = "masked") -> tuple[TinyRN, nn.Module | None]:
     """The upstream RN (same initial weights for every call with the same seed), with the
     refiner installed when given (its seed: ``seed``; ``padding``: adapters.clutrr's);

@@ -2,13 +2,14 @@
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable, NoReturn, get_args
+from dataclasses import fields
+from types import UnionType
+from typing import Annotated, Any, Callable, NoReturn, Union, get_args, get_origin, get_type_hints
 
-from adapters.contract import KINDS
 from patches.vendor import PROJECT_ROOT, UpstreamError
+from refiners.registry import KINDS
 from srn import InnerLossNotFinite, InputNotFinite
-from srn.inner_descent import BACKPROP_MODES, Steps
-from srn.settings import Count, Fraction, Index, Positive, value_problem
+from srn.settings import Count, Index, OneOf, value_problem
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
@@ -73,15 +74,58 @@ positive_int = declared(Count)
 non_negative_int = declared(Index)
 
 
+def flag_of(name: str) -> str:
+    """The flag of a setting or kind: "inner_lr" -> "--inner-lr"."""
+    return "--" + name.replace("_", "-")
+
+
+def dest_of(name: str) -> str:
+    """argparse's attribute for a flag's name: "slot-attention" -> "slot_attention"."""
+    return name.replace("-", "_")
+
+
+def refiner_settings() -> dict[str, tuple[Any, str, tuple[str, ...]]]:
+    """Every refiner setting a flag can override, from the registry's kinds: name ->
+    (declared type, help, the kinds that have it). A setting shared by kinds is declared
+    alike in each."""
+    settings: dict[str, tuple[Any, str, tuple[str, ...]]] = {}
+    for kind in KINDS.values():
+        hints = get_type_hints(kind.settings, include_extras=True)
+        for field in fields(kind.settings):
+            if field.name not in kind.setting_names():
+                continue
+            declared_type, help_, kinds = settings.get(field.name, (hints[field.name], field.metadata.get("help", ""), ()))
+            assert declared_type == hints[field.name], f"{field.name} is declared differently by the refiner kinds"
+            settings[field.name] = (declared_type, help_, (*kinds, kind.name))
+    return settings
+
+
+def _add_setting_flag(group: argparse._ArgumentGroup, name: str, declared_type: Any, help_: str,
+                      kinds: tuple[str, ...]) -> None:
+    """One refiner setting's flag, checked by its declaration (None: the preset's value)."""
+    options = get_args(declared_type) if get_origin(declared_type) in (Union, UnionType) else (declared_type,)
+    value_type = next(option for option in options if option is not type(None))
+    base = get_args(value_type)[0] if get_origin(value_type) is Annotated else value_type
+    rules = value_type.__metadata__ if get_origin(value_type) is Annotated else ()
+    help_ = f"{help_} ({', '.join(kinds)})"
+    if base is bool:
+        group.add_argument(flag_of(name), action=argparse.BooleanOptionalAction, default=None, help=help_)
+    elif any(isinstance(rule, OneOf) for rule in rules):
+        choices = next(rule.choices for rule in rules if isinstance(rule, OneOf))
+        group.add_argument(flag_of(name), choices=choices, default=None, help=help_)
+    else:
+        group.add_argument(flag_of(name), type=declared(value_type), default=None, help=help_)
+
+
 DATA_DIR = PROJECT_ROOT / "data"
 LAUNCHERS = ("inline", "local", "slurm")
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edges: bool = False) -> None:
     """The arguments every runner takes (None = from the preset): --preset, --config,
-    --seeds, --threads, --device, --data-dir, --out, --dry-run; the refiner arms
-    (--srn, --grn) with their settings (--steps, --inner-lr, --momentum, --backprop,
-    --hidden); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
+    --seeds, --threads, --device, --data-dir, --out, --dry-run; the refiner arms, one flag
+    per registered kind (--srn, --grn, ...), with a flag for each of their settings
+    (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
     SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
     parser.add_argument("--preset", default="auto",
                         help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
@@ -102,14 +146,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
                         help="print the resolved settings of every arm and the runs that would execute "
                              "(and which are done) as JSON, then exit")
     refiner = parser.add_argument_group("refiner arms (their settings default to the preset's refiner section)")
-    for kind in KINDS:
-        refiner.add_argument(f"--{kind}", action="store_true", help=f"add the {kind.upper()} arm (same data and seeds)")
-    refiner.add_argument("--steps", type=declared(Steps), default=None, help="inner steps r")
-    refiner.add_argument("--inner-lr", type=declared(Positive), default=None, help="inner learning rate")
-    refiner.add_argument("--momentum", type=declared(Fraction), default=None, help="momentum of the inner SGD (0: plain)")
-    refiner.add_argument("--backprop", choices=BACKPROP_MODES, default=None,
-                         help="through every inner step (unroll) or the last only")
-    refiner.add_argument("--hidden", type=positive_int, default=None, help="H_agg's hidden width")
+    for kind in KINDS.values():
+        refiner.add_argument(kind.flag, action="store_true",
+                             help=f"add the {kind.label} arm (same data and seeds): {kind.summary}")
+    for name, (declared_type, help_, kinds) in refiner_settings().items():
+        _add_setting_flag(refiner, name, declared_type, help_, kinds)
     launch = parser.add_argument_group("where the (arm, seed) runs execute (runners/common/launch.py)")
     launch.add_argument("--launcher", choices=LAUNCHERS, default="inline",
                         help="inline: one after another in this process; local: separate processes, up to "
@@ -125,6 +166,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str) -> None:
     launch.add_argument("--cpus-per-job", type=positive_int, default=None,
                         help="slurm: also each run's torch threads (default: the preset's)")
     launch.add_argument("--mem", type=positive_int, default=None, dest="mem_gb", help="slurm: GB per job (default: the preset's)")
+    parser.set_defaults(uses_edges=uses_edges)
     parser.add_argument("--job", type=job_name, default=None, help=argparse.SUPPRESS)  # in a job's process: its ARM:SEED
 
 

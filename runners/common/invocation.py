@@ -10,8 +10,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from adapters.contract import KINDS, RefinerSettings
-from runners.common.cli import UsageError
+from refiners.registry import KINDS
+from refiners.settings import KindSettings
+from runners.common.cli import UsageError, dest_of, flag_of, refiner_settings
 from runners.common.device import resolve_device
 from runners.common.launch import Launch, resolve_launch
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
@@ -19,16 +20,14 @@ from runners.common.results import ResultStore
 from runners.common.settings import frozen, with_overrides
 
 BASELINE = "baseline"
-REFINER_FLAGS = ("steps", "inner_lr", "momentum", "backprop", "hidden")
-NULLABLE = {field.name for field in fields(RefinerSettings) if field.default is None}  # None is a value there
 
 
 @dataclass(frozen=True)
 class Invocation:
     """runner: its name; preset: smoke or paper; config_path: the presets file; config:
     the preset's settings besides seeds, threads and refiner (the runner's own, which it
-    turns into its settings object); refiners: the RefinerSettings of each refiner arm
-    asked for, by kind (seed unset: each run sets its own); threads: each run's torch
+    turns into its settings object); refiners: the settings of each refiner arm asked
+    for (its kind's settings type, ``refiners.registry.KINDS``), by kind (seed unset: each run sets its own); threads: each run's torch
     threads; launch: where the runs execute; argv: the command's arguments (its jobs are
     the same command narrowed to one run)."""
 
@@ -39,26 +38,26 @@ class Invocation:
     device: torch.device
     seeds: range
     threads: int | None
-    refiners: dict[str, RefinerSettings]
+    refiners: dict[str, KindSettings]
     launch: Launch = Launch()
     argv: tuple[str, ...] = ()
 
     @property
     def arm_names(self) -> list[str]:
-        """The baseline, then the refiner arms: "baseline", "srn", "grn"."""
+        """The baseline, then the refiner arms: "baseline", "srn", "grn", ..."""
         return [BASELINE, *self.refiners]
 
 
 def arm_label(name: str, model: str | None = None) -> str:
     """An arm's display label in tables and plots: the baseline is ``model`` (the runner's
-    name for the upstream model, e.g. "RN"; default "baseline"), a refiner arm its kind in
-    capitals, after "<model> + " when the runner names its model; what follows ", " in the
+    name for the upstream model, e.g. "RN"; default "baseline"), a refiner arm its kind's
+    label ("SRN"), after "<model> + " when the runner names its model; what follows ", " in the
     name is kept ("srn, pad20 r=0" -> "RN + SRN, pad20 r=0")."""
     kind, *rest = name.split(", ", 1)
     if kind == BASELINE:
         head = model or BASELINE
     else:
-        head = f"{model} + {kind.upper()}" if model else kind.upper()
+        head = f"{model} + {KINDS[kind].label}" if model else KINDS[kind].label
     return ", ".join([head, *rest])
 
 
@@ -71,10 +70,12 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
             refiner_defaults: Callable[[dict], Mapping[str, Any]] | None = None) -> Invocation:
     """The invocation of ``args`` (parsed with ``cli.add_common_arguments`` and
     ``cli.parse``). ``kinds``: the refiner kinds to set up (default: those asked for with
-    --srn / --grn); ``refiner_defaults(config)``: values for the refiner settings that the
-    preset leaves null and no flag sets (called only then; config: the preset's settings).
-    With --launcher slurm the runs' device is that of the jobs (cuda when they get GPUs)
-    and --preset auto means paper."""
+    their flags, --srn, --grn, ...); ``refiner_defaults(config)``: values for the refiner
+    settings that the preset leaves null and no flag sets (called only then; config: the
+    preset's settings). A kind that refines edges is refused unless the runner's reasoner
+    weights pairs of elements (``args.uses_edges``, see ``cli.add_common_arguments``). A kind's settings are its preset section's (the kind's defaults where the
+    preset has none) with the flags over them. With --launcher slurm the runs' device is
+    that of the jobs (cuda when they get GPUs) and --preset auto means paper."""
     slurm = args.launcher == "slurm" and args.job is None
     if slurm:
         if args.device != "auto":
@@ -96,22 +97,34 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
     seeds = args.seeds or preset_seeds
     if not seeds:
         raise UsageError(f"{path} preset {preset!r} lacks seeds")
-    flags = {name: getattr(args, name) for name in REFINER_FLAGS}
-    asked = [kind for kind in KINDS if getattr(args, kind)] if kinds is None else list(kinds)
-    if not asked and any(value is not None for value in flags.values()):
-        given = ", ".join(f"--{name.replace('_', '-')}" for name, value in flags.items() if value is not None)
-        raise UsageError(f"{given} set the refiner arms: add {' or '.join(f'--{k}' for k in offered) or 'a refiner arm'}")
+    flags = {name: getattr(args, name) for name in refiner_settings() if getattr(args, name) is not None}
+    asked = [name for name in KINDS if getattr(args, dest_of(name))] if kinds is None else list(kinds)
+    unknown = sorted(set(offered) - set(KINDS))
+    if unknown:
+        raise UsageError(f"{path} refiner: unknown kind(s) {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    refused = [name for name in asked if KINDS[name].refines_edges and not args.uses_edges]
+    if refused:
+        raise UsageError(f"{flag_of(refused[0])}: runners/{runner}.py cannot take a {KINDS[refused[0]].label}: it "
+                         "refines edge weights, and this upstream's reasoner weights no pairs of elements")
+    if flags and not asked:
+        raise UsageError(f"{', '.join(flag_of(name) for name in flags)} set the refiner arms: add "
+                         f"{' or '.join(KINDS[name].flag for name in offered) or 'a refiner arm'}")
+    for name in flags:
+        if not any(name in KINDS[kind].setting_names() for kind in asked):
+            owners = [kind for kind in KINDS if name in KINDS[kind].setting_names()]
+            raise UsageError(f"{flag_of(name)} is a setting of {', '.join(owners)}, not of the arm(s) asked for "
+                             f"({', '.join(asked)})")
     refiners = {}
-    for kind in asked:
-        if kind not in offered:
-            raise UsageError(f"--{kind}: runners/{runner}.py has no {kind} arm "
-                             f"({path} offers: {', '.join(offered) or 'none'})")
-        values = with_overrides(offered[kind], flags)
-        unset = [key for key, value in values.items() if value is None and key not in NULLABLE]
+    for name in asked:
+        kind = KINDS[name]
+        nullable = {field.name for field in fields(kind.settings) if field.default is None}  # None is a value there
+        values = with_overrides(offered.get(name) or {},
+                                {key: value for key, value in flags.items() if key in kind.setting_names()})
+        unset = [key for key, value in values.items() if value is None and key not in nullable]
         if refiner_defaults is not None and unset:
             defaults = refiner_defaults(config)
             values.update({key: defaults.get(key) for key in unset})
-        refiners[kind] = frozen(RefinerSettings, {"kind": kind, **values}, f"{path} refiner.{kind} (with the flags)")
+        refiners[name] = frozen(kind.settings, {"kind": name, **values}, f"{path} refiner.{name} (with the flags)")
     return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners, launch,
                       tuple(args.argv))
 
@@ -126,7 +139,7 @@ def preset_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Na
     return args, resolve(runner, args, **options)
 
 
-def refiner_identity(settings: RefinerSettings) -> dict:
+def refiner_identity(settings: KindSettings) -> dict:
     """The refiner's settings that identify an arm's runs (all but the per-run seed)."""
     return {key: value for key, value in asdict(settings).items() if key != "seed"}
 

@@ -2,7 +2,7 @@
 paper, and any other the file has, e.g. C-SWM's laptop) to settings.
 
 An optional ``common`` section is merged under every preset; a ``refiner`` section (in
-either) maps each refiner kind the runner offers (srn, grn) to its RefinerSettings.
+either) maps refiner kinds (srn, grn, ...: refiners.registry.KINDS) to their settings.
 ``auto`` resolves to ``paper`` on a GPU and to ``smoke`` otherwise, and says so.
 """
 import sys

@@ -1,7 +1,9 @@
 """What the shared adapter tests (test_adapters.py) need to know of one adapter and kind.
 
 Each module in tests/adapters/cases/ defines ``CASES``, a list of AdapterCase: one per
-refiner kind its adapter (adapters/registry.py) can insert into its pinned upstream model.
+registered refiner kind (refiners/registry.py) its adapter (adapters/registry.py) can
+insert into its pinned upstream model, each with its kind's default settings (``case_settings``)
+but those the kind has no default for, which the module gives for its tiny model.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -9,7 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from adapters.contract import RefinerSettings
+from refiners.registry import KINDS
+from refiners.settings import KindSettings
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,8 @@ class AdapterCase:
 
     upstream: str
     kind: str
-    settings: RefinerSettings
-    make: Callable[[RefinerSettings], tuple[nn.Module, nn.Module]]
+    settings: KindSettings
+    make: Callable[[KindSettings], tuple[nn.Module, nn.Module]]
     make_baseline: Callable[[], nn.Module]
     loss: Callable[[nn.Module], torch.Tensor]
     output: Callable[[nn.Module], torch.Tensor]
@@ -40,3 +43,9 @@ class AdapterCase:
     @property
     def name(self) -> str:
         return f"{self.upstream}-{self.kind}"
+
+
+def case_settings(kind: str, tiny: dict[str, dict]) -> KindSettings:
+    """The settings of ``kind`` for a case: its defaults with ``tiny[kind]`` over them (what a
+    kind has no default for, e.g. the SRN's steps and inner learning rate)."""
+    return KINDS[kind].settings(kind=kind, **tiny.get(kind, {}))

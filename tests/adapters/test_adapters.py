@@ -3,7 +3,8 @@ its registry): forward and backward through the upstream's own loss, every refin
 gets a gradient, zero inner steps reproduce the upstream baseline bit for bit, the refiner's
 parameters come from its own seed without drawing from the upstream's random stream, both
 entry points give the same model, and evaluation runs under no_grad. Registering an adapter
-in adapters/registry.py without a case in tests/adapters/cases/ fails here."""
+in adapters/registry.py without a case in tests/adapters/cases/ fails here, and every kind
+registered in refiners/registry.py is tested in every adapter that can take it."""
 import dataclasses
 import importlib
 from pathlib import Path
@@ -18,11 +19,12 @@ CASES = {
     for path in sorted((Path(__file__).parent / "cases").glob("*.py"))
     for case in importlib.import_module(f"tests.adapters.cases.{path.stem}").CASES
 }
-REGISTERED = [(name, kind) for name, adapter in ADAPTERS.items() for kind in adapter.kinds]
+REGISTERED = [(name, kind) for name, adapter in ADAPTERS.items() for kind in adapter.kinds()]
 
 
 def test_every_registered_adapter_and_kind_has_a_case():
     assert sorted(CASES) == sorted(REGISTERED)
+    assert {upstream for upstream, _ in REGISTERED} == set(ADAPTERS)
 
 
 @pytest.fixture(params=REGISTERED, ids=lambda entry: f"{entry[0]}-{entry[1]}")

@@ -3,13 +3,15 @@ alone gives, masked padding is inert, and the padding ablations differ from the 
 import pytest
 import torch
 
+from adapters import clutrr as adapter
 from adapters.clutrr import install
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
+from tests.adapters.adapter_case import case_settings
 from tests.clutrr_world import batch_loss, build_model, one_thread, world
 
 
 def test_z_is_the_mean_cell_state_of_each_sentence_encoded_alone():
-    model, _ = build_model(RefinerSettings("srn", 1, 0.001))
+    model, _ = build_model(DescentSettings("srn", 1, 0.001))
     model.eval()
     with torch.no_grad(), one_thread():
         batch_loss(model)
@@ -29,11 +31,14 @@ def test_z_is_the_mean_cell_state_of_each_sentence_encoded_alone():
     assert any(0 in lengths for lengths in batch.sent_lengths)  # stories of different lengths
 
 
-@pytest.mark.parametrize("kind, inner_lr", [("srn", 0.001), ("grn", 0.0005)])
-def test_masked_refinement_equals_refining_the_set_padded_to_20(kind, inner_lr):
-    """Refining the batch's s positions (what "masked" computes) is the same function as
-    refining the set zero-padded to 20 with the mask; the pad elements stay zero."""
-    model, refiner = build_model(RefinerSettings(kind, 3, inner_lr, hidden=512 if kind == "srn" else 256))
+STEPS3 = {"srn": dict(steps=3, inner_lr=0.001), "grn": dict(steps=3, inner_lr=0.0005, hidden=256)}
+
+
+@pytest.mark.parametrize("kind", adapter.ADAPTER.kinds())
+def test_masked_refinement_equals_refining_the_set_padded_to_20(kind):
+    """For every kind: refining the batch's s positions (what "masked" computes) is the same
+    function as refining the set zero-padded to 20 with the mask; the pad elements stay zero."""
+    model, refiner = build_model(case_settings(kind, STEPS3))
     reader = model.encoder.reader
     model.eval()
     with torch.no_grad(), one_thread():
@@ -43,11 +48,8 @@ def test_masked_refinement_equals_refining_the_set_padded_to_20(kind, inner_lr):
         s = objects.shape[1]
         padded = torch.nn.functional.pad(objects, (0, 0, 0, 20 - s))
         mask = torch.nn.functional.pad(real, (0, 20 - s))
-        if kind == "srn":
-            short, long = refiner(objects, z, real), refiner(padded, z, mask)
-        else:
-            short = refiner(objects, z, torch.ones(len(z), s, s), real)[0]
-            long = refiner(padded, z, torch.ones(len(z), 20, 20), mask)[0]
+        short = refiner(objects, z, real, features=objects, feature_mask=real, edges0=torch.ones(len(z), s, s)).set
+        long = refiner(padded, z, mask, features=padded, feature_mask=mask, edges0=torch.ones(len(z), 20, 20)).set
     refinement = (short - objects).abs().max()
     assert refinement > 1e-4  # it refines
     # the same function: bit for bit on most batches, on some within float32 noise of the
@@ -61,13 +63,13 @@ def test_masked_refinement_equals_refining_the_set_padded_to_20(kind, inner_lr):
 @pytest.mark.parametrize("padding", ["naive", "zeroed"])
 def test_unmasked_padding_changes_the_model_even_without_refinement(padding):
     baseline, _ = build_model()
-    padded, _ = build_model(RefinerSettings("srn", 0, 0.001), padding=padding)
+    padded, _ = build_model(DescentSettings("srn", 0, 0.001), padding=padding)
     assert not torch.equal(batch_loss(padded.train())[0], batch_loss(baseline.train())[0])
 
 
 def test_options_are_checked():
     model, _ = build_model()
     with pytest.raises(ValueError, match="padding must be one of"):
-        install(model.encoder, RefinerSettings("srn", 1, 0.1, seed=0), padding="none")
+        install(model.encoder, DescentSettings("srn", 1, 0.1, seed=0), padding="none")
     with pytest.raises(ValueError, match="z is the LSTM's cell state, 200 wide"):
-        install(model.encoder, RefinerSettings("srn", 1, 0.1, embedding=100, seed=0))
+        install(model.encoder, DescentSettings("srn", 1, 0.1, embedding=100, seed=0))

@@ -3,18 +3,19 @@ import dataclasses
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings, build_refiner, refiner_rng
+from adapters.contract import build_refiner, refiner_rng
+from refiners.descent import DescentSettings
 from srn import GraphEncoder, GraphRefiner, SetEncoder, SetRefiner
 from srn.inner_descent import MAX_STEPS
 
 
 def test_settings_build_the_refiner_they_describe():
-    srn = build_refiner(RefinerSettings("srn", 3, 0.1, momentum=0.5, backprop="last", hidden=32, pieces=4), 6, 8)
+    srn = build_refiner(DescentSettings("srn", 3, 0.1, momentum=0.5, backprop="last", hidden=32, pieces=4), 6, 8)
     assert isinstance(srn, SetRefiner) and isinstance(srn.encoder, SetEncoder)
     assert (srn.steps, srn.inner_lr, srn.momentum, srn.backprop) == (3, 0.1, 0.5, "last")
     assert srn.encoder.mlp[0].in_features == 6 and srn.encoder.mlp[0].out_features == 32
     assert srn.encoder.mlp[-1].out_features == 8 and srn.encoder.pool.n_pieces == 4
-    grn = build_refiner(RefinerSettings("grn", 2, 0.01, hidden=16), 6, 8)
+    grn = build_refiner(DescentSettings("grn", 2, 0.01, hidden=16), 6, 8)
     assert isinstance(grn, GraphRefiner) and isinstance(grn.encoder, GraphEncoder)
     assert grn.encoder.message_first.out_features == 16
 
@@ -34,14 +35,14 @@ def test_settings_build_the_refiner_they_describe():
 ])
 def test_settings_no_refiner_can_run_with_are_refused(changes, message):
     with pytest.raises(ValueError) as error:
-        RefinerSettings(**{"kind": "srn", "steps": 1, "inner_lr": 0.1, **changes})
+        DescentSettings(**{"kind": "srn", "steps": 1, "inner_lr": 0.1, **changes})
     assert message in str(error.value)
 
 
 def test_settings_are_frozen_with_the_papers_defaults():
     """Appendix B-E: H_agg 512 wide, FSPool with 20 pieces, plain unrolled inner SGD; z as
     wide as the upstream's model unless set; the seed is each run's."""
-    settings = RefinerSettings("srn", 10, 0.05)
+    settings = DescentSettings("srn", 10, 0.05)
     assert (settings.hidden, settings.pieces, settings.momentum, settings.backprop) == (512, 20, 0.0, "unroll")
     assert settings.embedding is None and settings.embedding_or(64) == 64 and settings.seed is None
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -76,5 +77,5 @@ def test_the_refiner_rng_seeds_only_the_cpu_generator_it_forks(monkeypatch):
 
 
 def test_embedding_defaults_to_the_upstreams_width():
-    assert RefinerSettings("srn", 1, 0.1).embedding_or(200) == 200
-    assert RefinerSettings("srn", 1, 0.1, embedding=64).embedding_or(200) == 64
+    assert DescentSettings("srn", 1, 0.1).embedding_or(200) == 200
+    assert DescentSettings("srn", 1, 0.1, embedding=64).embedding_or(200) == 64

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from adapters.relational_networks import inner_steps, install
 from patches import relational_networks
 from tests.adapters.cases.relational_networks import BATCH, upstream_batch
@@ -17,8 +17,8 @@ def tiny_batch():
     return upstream_batch()
 
 
-def srn(steps: int) -> RefinerSettings:
-    return RefinerSettings("srn", steps, 0.1, embedding=16, seed=1)
+def srn(steps: int) -> DescentSettings:
+    return DescentSettings("srn", steps, 0.1, embedding=16, seed=1)
 
 
 def build(model_module, settings):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.cli import UsageError
@@ -145,7 +145,7 @@ def test_gradient_to_s0_is_a_third_arm_where_the_preset_detaches_s0(tmp_path, ca
     assert {key: value for key, value in arms["srn"].items() if key != "detach_initial_set"} == \
         {key: value for key, value in arms[runner.S0_GRADIENT].items() if key != "detach_initial_set"}
     with pytest.raises(UsageError, match="already passes gradient to S0"):
-        runner.arm_models(tiny_settings(), {"srn": RefinerSettings("srn", 2, 0.1)}, s0_gradient=True)
+        runner.arm_models(tiny_settings(), {"srn": DescentSettings("srn", 2, 0.1)}, s0_gradient=True)
     with pytest.raises(UsageError, match="add --srn"):
         runner.arm_models(tiny_settings(detach_initial_set=True), {}, s0_gradient=True)
 
@@ -179,7 +179,7 @@ def test_the_baseline_keeps_its_run_identity():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_srn_arm_starts_from_the_baselines_g_and_f(seed):
     settings = tiny_settings()
-    refiner = RefinerSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=8, embedding=100, seed=seed)
+    refiner = DescentSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=8, embedding=100, seed=seed)
     seed_everything(seed, 1)
     baseline = runner.make_model(settings, None, CPU).state_dict()
     seed_everything(seed, 1)
@@ -188,7 +188,7 @@ def test_the_srn_arm_starts_from_the_baselines_g_and_f(seed):
 
 
 def test_the_model_is_built_as_training_leaves_it():
-    refiner = RefinerSettings("srn", steps=20, inner_lr=0.1, seed=0)
+    refiner = DescentSettings("srn", steps=20, inner_lr=0.1, seed=0)
     for epochs, steps in ((20, 10), (21, 20)):
         settings = tiny_settings(epochs=epochs, curriculum={"epochs": 20, "steps": 10})
         assert runner.make_model(settings, refiner, CPU).refiner.steps == steps
@@ -196,7 +196,7 @@ def test_the_model_is_built_as_training_leaves_it():
 
 @pytest.mark.parametrize("detach", [False, True])
 def test_detach_initial_set_reaches_the_model(detach):
-    refiner = RefinerSettings("srn", steps=2, inner_lr=0.1, seed=0)
+    refiner = DescentSettings("srn", steps=2, inner_lr=0.1, seed=0)
     assert runner.make_model(tiny_settings(detach_initial_set=detach), refiner, CPU).detach_initial_set is detach
 
 
@@ -205,7 +205,7 @@ def test_detach_initial_set_reaches_the_model(detach):
     (["--epochs", "0"], "--epochs: must be an integer >= 1, got 0"),
     (["--images", "ten"], "--images: expected an integer, got 'ten'"),
     (["--images", "10"], r"train_images \(--images\) must be at least the batch size \(64\), got 10"),
-    (["--grn"], "--grn: runners/circles.py has no grn arm"),
+    (["--grn"], "--grn: runners/circles.py cannot take a GRN"),
     (["--steps", "3"], "--steps set the refiner arms: add --srn"),
     (["--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
 ])

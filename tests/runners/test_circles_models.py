@@ -4,13 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from runners.circles_models import (DECODER_WIDTHS, GENERATOR_WIDTHS, ElementDecoder, SetGenerator,
                                     SetImageDecoder, build_autoencoder)
 from srn import SetEncoder, SetRefiner
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
-SRN = RefinerSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
+SRN = DescentSettings("srn", steps=2, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
 
 
 @pytest.mark.parametrize("set_size,group_width", [(9, 228), (16, 128)])

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from runners import circles_data as dataset
 from runners import circles_plots as plots
 from runners.circles_models import build_autoencoder
 
-SRN = RefinerSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=12, seed=0)
+SRN = DescentSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=12, seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from runners import circles_data as dataset
 from runners import circles_train
 from runners.circles_models import build_autoencoder
@@ -11,7 +11,7 @@ from runners.circles_train import evaluate, to_float, train
 from tests.tensor_reads import count_reads
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
-SRN = RefinerSettings("srn", steps=3, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
+SRN = DescentSettings("srn", steps=3, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
 CPU = torch.device("cpu")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from patches import vendor
 from patches.clutrr import NAME, upstream
 from patches.clutrr.run_config import build_config
@@ -151,7 +151,7 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
 def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, inner_lr, hidden, tmp_path):
     root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
     seed_everything(0, 1)
-    refined = train(RunSettings(name, 2, 0.5, 1e-4, RefinerSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
+    refined = train(RunSettings(name, 2, 0.5, 1e-4, DescentSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
                     tmp_path, "cpu")
     assert refined == baseline_two_epochs
 

@@ -193,7 +193,7 @@ def test_chance_levels():
     (["--env", "space", "--k", "3", "--srn", "--inner-lr", "0"], "argument --inner-lr: must be a finite number > 0, got 0.0"),
     (["--env", "space", "--k", "3", "--srn", "--inner-lr", "inf"], "argument --inner-lr: must be a finite number > 0, got inf"),
     (["--env", "space", "--k", "3", "--steps", "5"], "add --srn"),
-    (["--env", "space", "--k", "3", "--grn"], "runners/cswm.py has no grn arm"),
+    (["--env", "space", "--k", "3", "--grn"], "--grn: runners/cswm.py cannot take a GRN"),
     (["--env", "pong", "--k", "4", "--srn"], "pass --inner-lr"),
     (["--env", "space", "--k", "3", "--preset", "paper"], "at least 100 episodes"),
     (["--env", "space", "--k", "3", "--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),

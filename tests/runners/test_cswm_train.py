@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
-from adapters.cswm import SRNObjectEncoder
+from refiners.descent import DescentSettings
+from adapters.cswm import RefinedObjectEncoder
 from patches import vendor
 from patches.cswm_frames import to_float
 from runners import cswm_data, cswm_train
@@ -23,11 +23,11 @@ def test_srn_checkpoint_round_trip_and_eval_under_no_grad(cswm_upstream, cswm_da
     settings = cswm_train.TrainSettings(num_objects=2, epochs=1, batch_size=20, learning_rate=1e-3,
                                            encoder="medium", embedding_dim=4, action_dim=6, hidden_dim=32,
                                            copy_action=True)
-    srn = RefinerSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)
+    srn = DescentSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)
     trained, _ = cswm_train.train(cswm_upstream, train_set, tmp_path / "srn", settings, seed=0, refiner=srn)
     evaluated = cswm_train.evaluate(cswm_upstream, eval_set, tmp_path / "srn", steps=1, refiner=srn)
     encoder = evaluated["model"].obj_encoder
-    assert isinstance(encoder, SRNObjectEncoder) and encoder.refiner.steps == 2
+    assert isinstance(encoder, RefinedObjectEncoder) and encoder.refiner.steps == 2
     saved = torch.load(tmp_path / "srn/model.pt")
     assert all(torch.equal(value, saved[key]) for key, value in evaluated["model"].state_dict().items())
     states = evaluated["next_state_flat"]
@@ -55,7 +55,7 @@ def test_state_spread_is_the_root_mean_squared_distance_to_the_mean_by_hand():
     assert math.isclose(cswm_train.state_spread(torch.tensor([[1.0, 2.0], [4.0, 6.0]])), 2.5, rel_tol=1e-6)  # half of 5
 
 
-@pytest.mark.parametrize("refiner", [None, RefinerSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)],
+@pytest.mark.parametrize("refiner", [None, DescentSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)],
                          ids=["baseline", "srn"])
 def test_the_curve_ranks_every_nth_epoch_without_changing_the_training(cswm_upstream, cswm_data_dir, tmp_path,
                                                                         refiner):

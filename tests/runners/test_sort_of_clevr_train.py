@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
 from patches import relational_networks, vendor
 from runners.common.cli import UsageError
 from runners.sort_of_clevr_data import generate
@@ -92,7 +92,7 @@ def test_fit_keeps_the_best_validation_epoch(upstream, tmp_path):
 
 def test_the_srn_is_seeded_by_its_settings_and_leaves_the_rns_weights_alone(upstream):
     module = relational_networks.model_module(upstream)
-    refiner = RefinerSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=4, seed=5)
+    refiner = DescentSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=4, seed=5)
     torch.manual_seed(0)
     baseline, none = build_model(module, BATCH, 1e-4, CPU)
     models = []

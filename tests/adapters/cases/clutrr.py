@@ -1,4 +1,4 @@
-"""clutrr-baselines' RN with an SRN and with a GRN (paper settings but the steps), on one
+"""clutrr-baselines' RN with each refiner kind (paper settings but the steps), on one
 real batch of the shared CLUTRR data. The encoder is built as the upstream's
 ``choose_model`` builds it, through ``adapters.clutrr.install_on_construction`` wrapped
 around it, then the upstream's Trainer as run_experiment makes it."""
@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import torch
 
 from adapters import clutrr as adapter
-from adapters.contract import RefinerSettings
-from tests.adapters.adapter_case import AdapterCase
+from refiners.settings import KindSettings
+from tests.adapters.adapter_case import AdapterCase, case_settings
 from tests.clutrr_world import TinyRN, batch_loss, world
 
 
-def _build(settings: RefinerSettings | None) -> tuple[TinyRN, torch.nn.Module | None]:
+def _build(settings: KindSettings | None) -> tuple[TinyRN, torch.nn.Module | None]:
     w = world()
     relation_nets = w.modules.relation_nets
 
@@ -29,7 +29,7 @@ def _build(settings: RefinerSettings | None) -> tuple[TinyRN, torch.nn.Module | 
     return TinyRN(encoder, decoder, trainer), None if settings is None else encoder.reader.refiner
 
 
-def case(kind: str, settings: RefinerSettings) -> AdapterCase:
+def case(kind: str, settings: KindSettings) -> AdapterCase:
     return AdapterCase(
         upstream=adapter.UPSTREAM, kind=kind, settings=settings,
         make=_build,
@@ -40,4 +40,5 @@ def case(kind: str, settings: RefinerSettings) -> AdapterCase:
     )
 
 
-CASES = [case("srn", RefinerSettings("srn", 0, 0.001)), case("grn", RefinerSettings("grn", 0, 0.0005, hidden=256))]
+TINY = {"srn": dict(steps=0, inner_lr=0.001), "grn": dict(steps=0, inner_lr=0.0005, hidden=256)}
+CASES = [case(kind, case_settings(kind, TINY)) for kind in adapter.ADAPTER.kinds()]

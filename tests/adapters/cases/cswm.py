@@ -1,4 +1,4 @@
-"""tkipf/c-swm: SRN refining ContrastiveSWM's object states, built the way train.py builds
+"""tkipf/c-swm: each refiner kind refining ContrastiveSWM's object states, built the way train.py builds
 the model (``modules.ContrastiveSWM`` of ``adapters.cswm.install_on_construction``, then
 ``utils.weights_init``), on a tiny batch of random 6x10x10 observations (medium encoder:
 K=3 masks of 2x2, hidden 32)."""
@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from adapters import cswm as adapter
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from patches import vendor
-from tests.adapters.adapter_case import AdapterCase
+from tests.adapters.adapter_case import AdapterCase, case_settings
 
 BATCH = 8
 MODEL = dict(embedding_dim=4, input_dims=(6, 10, 10), hidden_dim=32, action_dim=6, num_objects=3,
@@ -42,7 +42,7 @@ def make_baseline():
     return _build(_fresh_modules())
 
 
-def make(settings: RefinerSettings):
+def make(settings: KindSettings):
     model = _build(adapter.install_on_construction(_fresh_modules(), settings))
     return model, model.obj_encoder
 
@@ -63,5 +63,6 @@ def output(model):
     return model(_upstream()[1][0])
 
 
-CASES = [AdapterCase(adapter.UPSTREAM, "srn", RefinerSettings("srn", 0, inner_lr=0.05, hidden=32),
-                     make, make_baseline, loss, output)]
+TINY = {"srn": dict(steps=0, inner_lr=0.05, hidden=32)}
+CASES = [AdapterCase(adapter.UPSTREAM, kind, case_settings(kind, TINY), make, make_baseline, loss, output)
+         for kind in adapter.ADAPTER.kinds()]

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from adapters import relational_networks as adapter
-from adapters.contract import RefinerSettings
+from refiners.settings import KindSettings
 from patches import relational_networks
-from tests.adapters.adapter_case import AdapterCase
+from tests.adapters.adapter_case import AdapterCase, case_settings
 
 BATCH = 4
 
@@ -41,7 +41,7 @@ def make_baseline():
     return _build(upstream_batch()[0])
 
 
-def make(settings: RefinerSettings):
+def make(settings: KindSettings):
     model = _build(adapter.install_on_construction(upstream_batch()[0], settings))
     return model, model.srn
 
@@ -60,5 +60,6 @@ def output(model):
     return model(images, questions)
 
 
-CASES = [AdapterCase(adapter.UPSTREAM, "srn", RefinerSettings("srn", 0, inner_lr=0.1, embedding=16),
-                     make, make_baseline, loss, output)]
+TINY = {"srn": dict(steps=0, inner_lr=0.1, embedding=16)}
+CASES = [AdapterCase(adapter.UPSTREAM, kind, case_settings(kind, TINY), make, make_baseline, loss, output)
+         for kind in adapter.ADAPTER.kinds()]

@@ -3,7 +3,8 @@ import json
 import pytest
 import torch
 
-from adapters.contract import RefinerSettings
+from refiners.descent import DescentSettings
+from refiners.slot_attention import SlotAttentionSettings
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, parse
 from runners.common.invocation import arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore
@@ -15,11 +16,11 @@ paper: {seeds: 5, epochs: 50, refiner: {srn: {hidden: 512}}}
 """
 
 
-def invocation(tmp_path, *argv, **options):
+def invocation(tmp_path, *argv, uses_edges=True, **options):
     path = tmp_path / "toy.yaml"
     path.write_text(PRESETS)
     parser = ArgumentParser()
-    add_common_arguments(parser, "toy")
+    add_common_arguments(parser, "toy", uses_edges=uses_edges)
     device = [] if "--launcher" in argv else ["--device", "cpu"]
     return resolve("toy", parse(parser, ["--config", str(path), *device, *argv]), **options)
 
@@ -35,8 +36,8 @@ def test_refiner_arms_from_the_preset_and_the_flags(tmp_path):
     both = invocation(tmp_path, "--preset", "paper", "--srn", "--grn", "--steps", "3", "--inner-lr", "0.5",
                       "--momentum", "0.5")
     assert both.arm_names == ["baseline", "srn", "grn"]
-    assert both.refiners["srn"] == RefinerSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
-    assert both.refiners["grn"] == RefinerSettings("grn", 3, 0.5, momentum=0.5)
+    assert both.refiners["srn"] == DescentSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
+    assert both.refiners["grn"] == DescentSettings("grn", 3, 0.5, momentum=0.5)
     assert refiner_identity(both.refiners["srn"]) == {"kind": "srn", "steps": 3, "inner_lr": 0.5, "momentum": 0.5,
                                                       "backprop": "unroll", "hidden": 512, "embedding": None,
                                                       "pieces": 20}
@@ -65,12 +66,39 @@ def test_bad_refiner_requests_are_usage_errors(tmp_path, argv, message):
         invocation(tmp_path, "--preset", "smoke", *argv)
 
 
-def test_a_kind_the_presets_do_not_offer_is_a_usage_error(tmp_path):
+def test_every_registered_kind_is_an_arm_with_its_settings_from_the_preset_its_defaults_and_the_flags(tmp_path):
+    """A kind the preset has no section for takes its own defaults; a flag reaches every
+    asked kind that has the setting, and only those."""
+    arms = invocation(tmp_path, "--preset", "smoke", "--srn", "--slot-attention", "--inner-lr", "0.2", "--steps", "2",
+                      "--no-gru", "--init", "gaussian")
+    assert arms.arm_names == ["baseline", "srn", "slot-attention"]
+    assert arms.refiners["srn"] == DescentSettings("srn", 2, 0.2, hidden=64)
+    assert arms.refiners["slot-attention"] == SlotAttentionSettings("slot-attention", steps=2, init="gaussian", gru=False)
+    assert invocation(tmp_path, "--preset", "smoke", "--slot-attention").refiners["slot-attention"] == \
+        SlotAttentionSettings("slot-attention")
+
+
+@pytest.mark.parametrize("argv,uses_edges,message", [
+    (["--grn"], False, "--grn: runners/toy.py cannot take a GRN: it refines edge weights"),
+    (["--srn", "--mlp-hidden", "8"], True, "--mlp-hidden is a setting of slot-attention, not of the arm(s) asked for (srn)"),
+    (["--slot-attention", "--init", "zeros"], True, "argument --init: invalid choice: 'zeros'"),
+    (["--slot-attention", "--epsilon", "0"], True, "--epsilon: must be a finite number > 0, got 0.0"),
+])
+def test_a_kind_or_setting_the_runner_cannot_take_is_one_usage_error(tmp_path, argv, uses_edges, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        invocation(tmp_path, "--preset", "smoke", *argv, uses_edges=uses_edges)
+
+
+def test_a_preset_kind_without_defaults_or_unknown_is_a_usage_error(tmp_path):
     (tmp_path / "one.yaml").write_text("smoke: {seeds: 1, refiner: {srn: {steps: 1, inner_lr: 0.1}}}\n")
+    (tmp_path / "two.yaml").write_text("smoke: {seeds: 1, refiner: {dspn: {steps: 1}}}\n")
     parser = ArgumentParser()
-    add_common_arguments(parser, "toy")
+    add_common_arguments(parser, "toy", uses_edges=True)
     args = parse(parser, ["--config", str(tmp_path / "one.yaml"), "--preset", "smoke", "--grn", "--device", "cpu"])
-    with pytest.raises(UsageError, match="--grn: runners/toy.py has no grn arm .*offers: srn"):
+    with pytest.raises(UsageError, match=r"refiner.grn \(with the flags\): missing setting\(s\) steps, inner_lr"):
+        resolve("toy", args)
+    args = parse(parser, ["--config", str(tmp_path / "two.yaml"), "--preset", "smoke", "--device", "cpu"])
+    with pytest.raises(UsageError, match="two.yaml refiner: unknown kind.s. dspn .known: srn, grn, slot-attention."):
         resolve("toy", args)
 
 
@@ -99,6 +127,7 @@ def test_slurm_jobs_get_cuda_with_gpus_and_auto_means_paper(tmp_path):
 
 
 def test_arm_labels_name_the_baseline_by_its_model_and_a_refiner_by_its_kind():
-    assert arm_labels(["baseline", "srn", "grn"]) == {"baseline": "baseline", "srn": "SRN", "grn": "GRN"}
+    assert arm_labels(["baseline", "srn", "grn", "slot-attention"]) == {
+        "baseline": "baseline", "srn": "SRN", "grn": "GRN", "slot-attention": "Slot Attention"}
     assert arm_labels(["baseline", "srn"], "RN") == {"baseline": "RN", "srn": "RN + SRN"}
     assert arm_label("srn, pad20 r=0, masked", "RN") == "RN + SRN, pad20 r=0, masked"

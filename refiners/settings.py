@@ -1,0 +1,23 @@
+"""What every kind's settings have besides their own: the run's ``seed``, ``embedding``
+for a kind that uses z (its width; None: the width the adapter takes from its upstream)
+and the flag help of each field (``described``)."""
+from dataclasses import field
+from typing import Any
+
+from srn.settings import Checked
+
+
+def described(help: str, default: Any = ...) -> Any:
+    """A settings field with its flag's ``help`` (and ``default``, when it has one)."""
+    return field(metadata={"help": help}) if default is ... else field(default=default, metadata={"help": help})
+
+
+class KindSettings(Checked):
+    """Base of every kind's frozen settings dataclass (fields: ``kind`` first, then the
+    kind's own, ``embedding`` if it uses z, and ``seed``)."""
+
+    def embedding_or(self, width: int) -> int:
+        """The width of z: ``embedding``, or the upstream's ``width`` when it is None or the
+        kind has none."""
+        embedding = getattr(self, "embedding", None)
+        return width if embedding is None else embedding
