@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from refiners.descent import DescentSettings
+from refiners.slot_attention import SlotAttentionSettings
 from runners.circles_models import (DECODER_WIDTHS, GENERATOR_WIDTHS, ElementDecoder, SetGenerator,
                                     SetImageDecoder, build_autoencoder)
 from srn import SetEncoder, SetRefiner
@@ -70,8 +71,19 @@ def test_refined_set_is_the_refiner_applied_to_g_and_its_embedding():
     model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
     images = torch.rand(2, 3, 64, 64)
     features, initial = model.generator(images)
-    torch.testing.assert_close(model.encode(images), model.refiner(initial, model.embed(features)))
+    torch.testing.assert_close(model.encode(images), model.refiner(initial, model.embed(features)).set)
     assert not torch.allclose(model.encode(images), initial)
+
+
+def test_a_kind_without_z_attends_over_the_cells_of_gs_last_feature_map():
+    torch.manual_seed(0)
+    model = build_autoencoder(16, 10, TINY_G, TINY_F, SlotAttentionSettings("slot-attention", seed=0))
+    assert model.embed is None
+    images = torch.rand(2, 3, 64, 64)
+    _, initial = model.generator(images)
+    feature_map = model.generator.convs[:-1](images)  # [B, C, 2, 2], before G flattens it
+    cells = feature_map.flatten(2).transpose(1, 2)  # [B, 4, C]
+    torch.testing.assert_close(model.encode(images), model.refiner(initial, None, features=cells).set)
 
 
 @pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "srn"])
