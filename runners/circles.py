@@ -112,7 +112,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--s0-gradient", action="store_true",
                         help=f"with --srn and a preset that detaches S0 (paper): also the arm {S0_GRADIENT}, "
                              "the SRN with gradient through S0 into G")
-    add_common_arguments(parser, RUNNER)
+    add_common_arguments(parser, RUNNER)  # its decoder weights no pairs of elements: no GRN
     return parse(parser, argv)
 
 

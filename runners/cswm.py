@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from adapters.cswm import ADAPTER
 from patches import vendor
 from runners import cswm_data
 from runners.common.curves import curve_table, save_curves
@@ -59,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true",
                         help="stream train.py's and eval.py's output to the console (it is always in each run's "
                              "log.txt and eval.txt)")
-    add_common_arguments(parser, RUNNER)
+    add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
     return parse(parser, argv)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: import the project from its root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from adapters.relational_networks import ADAPTER  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
@@ -52,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--clutter", action="store_true",
                         help="5 random background rectangles behind the objects (appendix D.4)")
-    add_common_arguments(parser, RUNNER)
+    add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
     return parse(parser, argv)
 
 

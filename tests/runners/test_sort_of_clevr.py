@@ -128,7 +128,7 @@ def test_a_dry_run_prints_the_plan_and_touches_no_data(tmp_path, config, capsys)
     (["--images", "0"], "must be an integer >= 1, got 0"),
     (["--steps", "3"], "add --srn"),
     (["--srn", "--inner-lr", "-1"], "must be a finite number > 0, got -1.0"),
-    (["--grn"], "no grn arm"),
+    (["--grn"], "--grn: runners/sort_of_clevr.py cannot take a GRN"),
     (["--preset", "huge"], "has no preset 'huge' (it has: paper, smoke)"),
     (["--device", "cuda"], "no CUDA device is available here"),
 ])

@@ -355,3 +355,11 @@ def test_graph_refiner_matches_reference_descent_from_the_complete_graph(refine_
     names = ["S0", "z"] + [f"H_agg.{name}" for name, _ in encoder.named_parameters()]
     wrt = [s0, z, *encoder.parameters()]
     assert_gradients_close(names, gradients([nodes, edges], wrt), gradients([expected_nodes, expected_edges], wrt))
+
+
+def test_before_any_call_there_are_no_inner_losses_and_the_grn_refines_nodes_by_default():
+    set_refiner = SetRefiner(SetEncoder(2, 3, 4, 2), steps=2, inner_lr=0.1)
+    graph_refiner = GraphRefiner(GraphEncoder(2, 3, 4, 2), steps=2, inner_lr=0.1)
+    for refiner in (set_refiner, graph_refiner):
+        assert isinstance(refiner.inner_losses, torch.Tensor) and refiner.inner_losses.shape == (0,)
+    assert graph_refiner.refine_nodes

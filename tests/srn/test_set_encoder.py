@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from srn import SetEncoder
+from srn import FSPool, SetEncoder
 from tests.srn import reference
 
 
@@ -70,3 +70,10 @@ def test_the_set_size_scales_the_pooled_activations_by_hand():
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 1, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.bool)
     torch.testing.assert_close(encoder(x, mask), torch.full((3, 1), 3.0, dtype=torch.float64), rtol=1e-12, atol=0)
     torch.testing.assert_close(encoder(x), torch.full((3, 1), 3.0, dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_the_defaults_are_the_papers_h_agg():
+    """Appendix B-E: H_agg's MLP is 512 wide and its FSPool has 20 pieces."""
+    encoder = SetEncoder(3, 4)
+    assert [layer.out_features for layer in encoder.mlp if isinstance(layer, nn.Linear)] == [512, 512, 4]
+    assert encoder.pool.n_pieces == 20 and FSPool(4).n_pieces == 20 and FSPool(4).weight.shape == (4, 21)
