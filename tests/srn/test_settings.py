@@ -4,7 +4,8 @@ from typing import Annotated
 
 import pytest
 
-from srn.settings import Checked, Count, Fraction, Index, NonNegative, OneOf, Positive, declared_problem, value_problem
+from srn.settings import (Checked, Count, Fraction, Index, NonNegative, OneOf, Positive, Range, declared_problem,
+                          value_problem)
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,15 @@ def test_one_value_is_checked_against_a_declared_type_as_a_flag_is():
     assert value_problem(Fraction, 1.0) == "must be a finite number in [0, 1), got 1.0"
     assert declared_problem(Declared, "seed", -2) == "seed must be an integer >= 0, got -2"
     assert value_problem(int, -5) is None  # no declaration: anything
+
+
+@pytest.mark.parametrize("rule, allowed, refused, text", [
+    (Range(int, 0, 1000), (0, 1000), (-1, 1001), "an integer in [0, 1000]"),
+    (Range(float, 0, 1, low_open=True), (1, 0.5), (0, 1.5), "a finite number in (0, 1]"),
+    (Range(float, high=1), (-5, 1), (1.5,), "a finite number <= 1"),
+    (Range(float, high=1, high_open=True), (-5, 0.9), (1,), "a finite number < 1"),
+    (Range(float), (-1e9, 0), (float("inf"),), "a finite number"),
+])
+def test_each_bound_is_included_unless_open_and_said_so(rule, allowed, refused, text):
+    assert all(rule.problem(value) is None for value in allowed)
+    assert all(rule.problem(value) == f"must be {text}, got {value!r}" for value in refused)
