@@ -18,6 +18,7 @@ from torch import nn
 
 from refiners.kind import Kind
 from refiners.registry import KINDS
+from refiners.schedule import follow_schedule
 from refiners.settings import KindSettings
 
 
@@ -38,9 +39,11 @@ def build_refiner(settings: KindSettings, element_dim: int, embedding_dim: int,
                   feature_dim: int | None = None) -> nn.Module:
     """The refiner of ``settings`` (its kind's ``build``) for elements of ``element_dim``, an
     embedding z of ``embedding_dim`` and perception features of ``feature_dim`` (None: the
-    adapter has none beyond the set); call it inside ``refiner_rng``. Its call:
+    adapter has none beyond the set), running the steps of ``settings.schedule``
+    (``refiners.schedule.follow_schedule``); call it inside ``refiner_rng``. Its call:
     ``refiners.kind.Kind``."""
-    return KINDS[settings.kind].build(settings, element_dim, embedding_dim, feature_dim)
+    refiner = KINDS[settings.kind].build(settings, element_dim, embedding_dim, feature_dim)
+    return follow_schedule(refiner, settings.steps, settings.schedule)
 
 
 def uses_embedding(settings: KindSettings) -> bool:

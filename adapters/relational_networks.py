@@ -9,9 +9,7 @@ pairing, g, f) runs unchanged. The refiner is installed as a forward hook on ``R
 and its parameters join the Adam optimiser the upstream builds in ``RN.__init__``; they
 come from ``adapters.contract.refiner_rng``.
 """
-import contextlib
 from types import ModuleType
-from typing import Iterator
 
 import torch
 from torch import nn
@@ -69,17 +67,6 @@ def install_on_construction(model_module: ModuleType, settings: KindSettings) ->
     copy.__dict__.update(vars(model_module))
     copy.RN = RNWithSRN
     return copy
-
-
-@contextlib.contextmanager
-def inner_steps(refiner: FeatureMapRefiner, steps: int) -> Iterator[None]:
-    """Within the block the refiner runs ``steps`` inner steps (0: the unrefined set)."""
-    trained = refiner.refiner.steps
-    refiner.refiner.steps = steps
-    try:
-        yield
-    finally:
-        refiner.refiner.steps = trained
 
 
 ADAPTER = Adapter(UPSTREAM, False, install, install_on_construction)

@@ -3,7 +3,8 @@ inner loop's (declared as ``srn.inner_descent.InnerDescent`` declares them) and 
 from dataclasses import dataclass
 from typing import Annotated
 
-from refiners.settings import KindSettings, described
+from refiners.schedule import Schedule
+from refiners.settings import SCHEDULE_HELP, KindSettings, described
 from srn.inner_descent import Backprop, Steps
 from srn.settings import Count, Fraction, Index, OneOf, Positive
 
@@ -13,7 +14,7 @@ DESCENT_KINDS = ("srn", "grn")
 @dataclass(frozen=True)
 class DescentSettings(KindSettings):
     """One inner-gradient-descent refiner: steps r of S <- S - inner_lr * dL/dS (with
-    momentum), backprop through every step ("unroll") or the last ("last"), and H_agg's
+    momentum; ``schedule``: r along training, ``refiners.schedule``), backprop through every step ("unroll") or the last ("last"), and H_agg's
     hidden width and FSPool pieces; embedding: the width of z and of H_agg's output (None:
     the adapter's); seed: draws the refiner's parameters (the run's seed; None until a run
     sets it). A value outside a declaration raises ValueError."""
@@ -21,6 +22,7 @@ class DescentSettings(KindSettings):
     kind: Annotated[str, OneOf(DESCENT_KINDS)]
     steps: Steps = described("inner steps r")
     inner_lr: Positive = described("inner learning rate")
+    schedule: Schedule | None = described(SCHEDULE_HELP, None)
     momentum: Fraction = described("momentum of the inner SGD (0: plain)", 0.0)
     backprop: Backprop = described("through every inner step (unroll) or the last only", "unroll")
     hidden: Count = described("H_agg's hidden width", 512)

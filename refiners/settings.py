@@ -1,10 +1,15 @@
-"""What every kind's settings have besides their own: the run's ``seed``, ``embedding``
-for a kind that uses z (its width; None: the width the adapter takes from its upstream)
-and the flag help of each field (``described``)."""
+"""What every kind's settings have besides their own: ``steps`` and a ``schedule`` of them
+along training (``refiners.schedule``), the run's ``seed``, ``embedding`` for a kind that
+uses z (its width; None: the width the adapter takes from its upstream) and the flag help
+of each field (``described``)."""
 from dataclasses import field
 from typing import Any
 
 from srn.settings import Checked
+
+SCHEDULE_HELP = ("the step count along training, TRAINING_STEP:STEPS,... (e.g. 0:10,2000:5,4000:0): from each "
+                 "training step (optimizer step) on, that many steps; before the first, --steps (default: the "
+                 "preset's, usually none; --steps alone drops it)")
 
 
 def described(help: str, default: Any = ...) -> Any:
@@ -13,8 +18,9 @@ def described(help: str, default: Any = ...) -> Any:
 
 
 class KindSettings(Checked):
-    """Base of every kind's frozen settings dataclass (fields: ``kind`` first, then the
-    kind's own, ``embedding`` if it uses z, and ``seed``)."""
+    """Base of every kind's frozen settings dataclass (fields: ``kind`` first; ``steps``
+    and ``schedule`` (``Schedule | None``, help ``SCHEDULE_HELP``) and the kind's own;
+    ``embedding`` if it uses z, and ``seed``)."""
 
     def embedding_or(self, width: int) -> int:
         """The width of z: ``embedding``, or the upstream's ``width`` when it is None or the

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from refiners.kind import Kind, Refined
-from refiners.settings import KindSettings, described
+from refiners.schedule import Schedule
+from refiners.settings import SCHEDULE_HELP, KindSettings, described
 from srn.inner_descent import Steps
 from srn.settings import Count, Index, OneOf, Positive
 
@@ -21,11 +22,12 @@ INITS = ("s0", "gaussian")
 @dataclass(frozen=True)
 class SlotAttentionSettings(KindSettings):
     """Slot Attention's settings; the defaults are the paper's (T = 3, GRU, LayerNorm, MLP
-    hidden 128, epsilon 1e-8), but the slots start from S0 (``init: gaussian`` is the
+    hidden 128, epsilon 1e-8; no ``schedule``), but the slots start from S0 (``init: gaussian`` is the
     paper's). It takes no z, so it has no ``embedding``; seed: draws its parameters."""
 
     kind: Annotated[str, OneOf(("slot-attention",))]
     steps: Steps = described("attention iterations T (the paper: 3)", 3)
+    schedule: Schedule | None = described(SCHEDULE_HELP, None)
     init: Annotated[str, OneOf(INITS)] = described(
         "the slots' initial values: the proposed set S0, or draws from a learned Gaussian (the paper)", "s0")
     mlp_hidden: Count = described("the residual MLP's hidden width (the paper: 128)", 128)

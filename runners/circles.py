@@ -16,7 +16,6 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: import the project from its root
@@ -25,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 import torch  # noqa: E402
 
 from refiners.registry import KINDS  # noqa: E402
+from refiners.schedule import fixed_steps, steps_at  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from runners import circles_plots as plots  # noqa: E402
 from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E402
@@ -33,7 +33,7 @@ from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import device_here  # noqa: E402
-from runners.common.curves import save_curves  # noqa: E402
+from runners.common.curves import save_curves, save_steps_curves, steps_curve  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
@@ -47,28 +47,14 @@ TABLE_COUNTS = range(1, 6)
 METRICS = [Metric(f"decomposed_{n}", f"{n} circle{'s' if n > 1 else ''}: % decomposed", scale=100, digits=1)
            for n in TABLE_COUNTS] + [Metric("reconstruction_error", "test reconstruction error (squared, per image)")]
 PRESENTATION = ("scale", "figure_images", "interpolation_frames", "tsne_radius", "tsne_step")  # not in any run
-REFINER_ONLY = ("curriculum", "detach_initial_set")  # in the refiner arm's runs only
+REFINER_ONLY = ("detach_initial_set",)  # in the refiner arm's runs only
 S0_GRADIENT = "srn-s0-gradient"  # --s0-gradient: the SRN arm with detach_initial_set false
 ARM_LABELS = {**arm_labels([BASELINE, *KINDS]), S0_GRADIENT: "SRN, gradient to S0"}
 
 
 @dataclass(frozen=True)
-class Curriculum(Checked):
-    """The refiner's inner steps while it trains: the first ``epochs`` epochs take ``steps``,
-    later ones the refiner's own (the official code: 10, then 20 from the 21st epoch on)."""
-
-    epochs: Index
-    steps: Index
-
-    def steps_at(self, epoch: int, steps: int) -> int:
-        """The inner steps at ``epoch`` (0-based) of a refiner of ``steps`` steps."""
-        return self.steps if epoch < self.epochs else steps
-
-
-@dataclass(frozen=True)
 class Settings(Checked):
-    """The runner's keys of a preset (configs/circles.yaml says what each does); the
-    curriculum is given as {epochs: E, steps: S}."""
+    """The runner's keys of a preset (configs/circles.yaml says what each does)."""
 
     data_seed: Index
     train_images: Count
@@ -80,7 +66,6 @@ class Settings(Checked):
     lr: Positive
     generator_widths: tuple[int, int, int, int]
     decoder_widths: tuple[int, int, int]
-    curriculum: Curriculum
     detach_initial_set: bool
     figure_images: Index
     interpolation_frames: Count
@@ -90,10 +75,6 @@ class Settings(Checked):
 
     def __post_init__(self):
         super().__post_init__()
-        if not isinstance(self.curriculum, Curriculum):
-            if not isinstance(self.curriculum, Mapping) or set(self.curriculum) != {"epochs", "steps"}:
-                raise ValueError(f"curriculum must be {{epochs: E, steps: S}}, got {self.curriculum!r}")
-            object.__setattr__(self, "curriculum", Curriculum(**self.curriculum))
         for name, size in (("generator_widths", 4), ("decoder_widths", 3)):
             widths = tuple(getattr(self, name))
             if len(widths) != size or any(Range(int, 1).problem(width) for width in widths):
@@ -134,7 +115,7 @@ def arm_models(settings: Settings, refiners: Mapping[str, KindSettings],
 
 def arm_identity(settings: Settings, refiner: KindSettings | None) -> dict:
     """The settings that define an arm's runs: the baseline's, and for a refiner arm those
-    plus the curriculum, detach_initial_set and the refiner's."""
+    plus detach_initial_set and the refiner's."""
     values = asdict(settings)
     identity = {key: value for key, value in values.items() if key not in PRESENTATION + REFINER_ONLY}
     if refiner is None:
@@ -143,10 +124,9 @@ def arm_identity(settings: Settings, refiner: KindSettings | None) -> dict:
 
 
 def make_model(settings: Settings, refiner: KindSettings | None, device: torch.device) -> CircleAutoencoder:
-    """A fresh baseline (refiner None) or refiner-arm model on ``device``, the refiner at the
-    inner steps of the last epoch (as training leaves it)."""
-    if refiner is not None:
-        refiner = replace(refiner, steps=settings.curriculum.steps_at(settings.epochs - 1, refiner.steps))
+    """A fresh baseline (refiner None) or refiner-arm model on ``device`` (the refiner follows
+    its schedule from the training steps in its state: none yet, or those of a loaded
+    checkpoint)."""
     return build_autoencoder(settings.set_size, settings.element_dims, settings.generator_widths,
                              settings.decoder_widths, refiner, settings.detach_initial_set).to(device)
 
@@ -157,15 +137,20 @@ def checkpoint_path(directory: Path, arm: str, identity: dict) -> Path:
 
 def make_arm(name: str, identity: dict, settings: Settings, refiner: KindSettings | None, device: torch.device,
              train_data: Circles, test_data: Circles, directory: Path) -> Arm:
-    """An arm whose run trains and evaluates one seed (the refiner seeded with it), keeping
-    the seed-0 model for the figures."""
+    """An arm whose run trains and evaluates one seed (the refiner seeded with it; a
+    refiner arm also at 0, 1, r/2 and r steps: ``steps_curve``), keeping the seed-0 model
+    for the figures."""
     def run(seed: int) -> dict:
         seeded = None if refiner is None else replace(refiner, seed=seed)
         model = make_model(settings, seeded, device)
-        inner_steps = None if seeded is None else partial(settings.curriculum.steps_at, steps=seeded.steps)
         history = train(model, torch.from_numpy(train_data.images), settings.epochs, settings.batch_size,
-                        settings.lr, torch.Generator().manual_seed(seed), inner_steps)
+                        settings.lr, torch.Generator().manual_seed(seed))
         metrics = evaluate(model, test_data, settings.batch_size)
+        if seeded is not None:
+            def at_steps(count: int) -> dict:
+                with fixed_steps(model, count):
+                    return evaluate(model, test_data, settings.batch_size)
+            metrics["steps_curve"] = steps_curve(at_steps, seeded.steps)
         if seed == 0:
             path = checkpoint_path(directory, name, identity)
             path.parent.mkdir(exist_ok=True)
@@ -238,9 +223,11 @@ def main(argv: list[str] | None = None) -> None:
         scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
     print(scale)
     for kind, refiner in invocation.refiners.items():
-        if settings.curriculum.epochs >= settings.epochs:
-            print(f"note: the curriculum covers all {settings.epochs} epochs: {arm_label(kind)} trains with "
-                  f"{settings.curriculum.steps} inner steps throughout, never its own {refiner.steps}")
+        training_steps = settings.epochs * (settings.train_images // settings.batch_size)
+        last = steps_at(refiner.schedule, training_steps - 1, refiner.steps)
+        if last != refiner.steps:
+            print(f"note: {arm_label(kind)}'s schedule {refiner.schedule} ends these {training_steps} training steps "
+                  f"at {last} inner steps, never its own {refiner.steps}")
     store = ResultStore(directory)
     try:
         train_data = load_or_generate(args.data_dir, settings.data_seed, "train", settings.train_images)
@@ -263,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
                              reference=ARM_LABELS[BASELINE], arms_as_rows=False,
                              paper=reference_rows(published, differing, labels))
     table += "\n\n" + reference_note(published, differing)
+    table += save_steps_curves({labels[name]: metrics for name, metrics in runs.items()},
+                               directory / "steps_curve.png", f"Circles, {scale}", METRICS)
     print(table)
     models = load_models(arms, models_of, device_here(invocation.device), directory)
     paths = draw_figures(models, test_data, settings, directory)

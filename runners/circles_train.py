@@ -1,8 +1,6 @@
 """Training and evaluation of a CircleAutoencoder (section 2.2): squared error summed over
 pixels, Adam; test reconstruction error and the decomposition metric per circle count.
 Batches go to the model's device."""
-from typing import Callable
-
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -29,21 +27,18 @@ def train_step(model: CircleAutoencoder, optimizer: torch.optim.Optimizer, batch
 
 
 def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_size: int, lr: float,
-          generator: torch.Generator, inner_steps: Callable[[int], int] | None = None) -> list[float]:
+          generator: torch.Generator) -> list[float]:
     """Train on images uint8 [N, 3, 64, 64] (on the CPU) for ``epochs`` epochs of shuffled
     batches (the last, incomplete batch dropped; ``generator`` shuffles). The loss is the
-    squared error summed over pixels and the batch. ``inner_steps``: epoch (0-based) -> the
-    refiner's inner steps in it (None: the refiner's own throughout); the model keeps those
-    of the last epoch. Returns the mean loss per image of each epoch, read from the device
-    once per epoch (the bar shows it then)."""
+    squared error summed over pixels and the batch; a refiner follows its schedule over the
+    optimizer's steps (refiners.schedule). Returns the mean loss per image of each epoch,
+    read from the device once per epoch (the bar shows it then)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = len(images) // batch_size
     history = []
     with tqdm(total=epochs * batches, desc="train", unit="batch", leave=False) as bar:
         for epoch in range(epochs):
             model.train()
-            if model.refiner is not None and inner_steps is not None:
-                model.refiner.steps = inner_steps(epoch)
             order = torch.randperm(len(images), generator=generator)
             total = torch.zeros((), dtype=torch.float64, device=model.device)
             for b in range(batches):

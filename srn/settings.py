@@ -57,13 +57,14 @@ Fraction = Annotated[float, Range(float, 0, 1, high_open=True)]  # dropout, mome
 
 
 def value_problem(declared: Any, value: Any) -> str | None:
-    """Why ``value`` is not allowed by the declared type (``Annotated[type, rule]``, or
-    ``X | None``, which also takes None), or None; no rule: anything is allowed."""
+    """Why ``value`` is not allowed by the declared type (``Annotated[type, rule]``, a rule
+    being any object with ``problem(value) -> str | None`` such as ``Range`` and ``OneOf``;
+    or ``X | None``, which also takes None), or None; no rule: anything is allowed."""
     options = get_args(declared) if get_origin(declared) in (Union, UnionType) else (declared,)
     if value is None and type(None) in options:
         return None
     rules = [extra for option in options if get_origin(option) is Annotated
-             for extra in option.__metadata__ if isinstance(extra, (Range, OneOf))]
+             for extra in option.__metadata__ if hasattr(extra, "problem")]
     return next((problem for problem in (rule.problem(value) for rule in rules) if problem), None)
 
 

@@ -52,16 +52,18 @@ def job_name(text: str) -> tuple[str, int]:
 
 def declared(declared_type: Any) -> Callable[[str], Any]:
     """The argparse type of a flag whose values are those of ``declared_type`` (an
-    ``Annotated[int | float, Range(...)]`` of ``srn.settings``): the flag is checked by the
-    same declaration as the setting it overrides."""
-    base = get_args(declared_type)[0]
+    ``Annotated[int | float, Range(...)]`` of ``srn.settings``, or an ``Annotated`` type
+    whose rule reads its own text with ``parse``, e.g. ``refiners.schedule.Schedule``): the
+    flag is checked by the same declaration as the setting it overrides."""
+    base, *rules = get_args(declared_type)
+    reader = next((rule.parse for rule in rules if hasattr(rule, "parse")), base)
 
     def parse(text: str):
         try:
-            value = base(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if base is int else 'a number'}, "
-                                             f"got {text!r}") from None
+            value = reader(text)
+        except ValueError as error:
+            expected = {int: "an integer", float: "a number"}.get(base)
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}" if expected else str(error)) from None
         problem = value_problem(declared_type, value)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)
@@ -84,30 +86,31 @@ def dest_of(name: str) -> str:
     return name.replace("-", "_")
 
 
-def refiner_settings() -> dict[str, tuple[Any, str, tuple[str, ...]]]:
+def refiner_settings() -> dict[str, tuple[Any, str]]:
     """Every refiner setting a flag can override, from the registry's kinds: name ->
-    (declared type, help, the kinds that have it). A setting shared by kinds is declared
-    alike in each."""
-    settings: dict[str, tuple[Any, str, tuple[str, ...]]] = {}
+    (declared type, help). A setting shared by kinds is declared alike in each; its help
+    names the kinds that have it, each kind's own where their helps differ ("inner steps r
+    (srn, grn); attention iterations T (slot-attention)")."""
+    declared: dict[str, Any] = {}
+    helps: dict[str, dict[str, list[str]]] = {}  # name -> help -> the kinds that give it
     for kind in KINDS.values():
         hints = get_type_hints(kind.settings, include_extras=True)
         for field in fields(kind.settings):
             if field.name not in kind.setting_names():
                 continue
-            declared_type, help_, kinds = settings.get(field.name, (hints[field.name], field.metadata.get("help", ""), ()))
-            assert declared_type == hints[field.name], f"{field.name} is declared differently by the refiner kinds"
-            settings[field.name] = (declared_type, help_, (*kinds, kind.name))
-    return settings
+            assert declared.setdefault(field.name, hints[field.name]) == hints[field.name], \
+                f"{field.name} is declared differently by the refiner kinds"
+            helps.setdefault(field.name, {}).setdefault(field.metadata.get("help", ""), []).append(kind.name)
+    return {name: (declared[name], "; ".join(f"{help_} ({', '.join(kinds)})" for help_, kinds in helps[name].items()))
+            for name in declared}
 
 
-def _add_setting_flag(group: argparse._ArgumentGroup, name: str, declared_type: Any, help_: str,
-                      kinds: tuple[str, ...]) -> None:
+def _add_setting_flag(group: argparse._ArgumentGroup, name: str, declared_type: Any, help_: str) -> None:
     """One refiner setting's flag, checked by its declaration (None: the preset's value)."""
     options = get_args(declared_type) if get_origin(declared_type) in (Union, UnionType) else (declared_type,)
     value_type = next(option for option in options if option is not type(None))
     base = get_args(value_type)[0] if get_origin(value_type) is Annotated else value_type
     rules = value_type.__metadata__ if get_origin(value_type) is Annotated else ()
-    help_ = f"{help_} ({', '.join(kinds)})"
     if base is bool:
         group.add_argument(flag_of(name), action=argparse.BooleanOptionalAction, default=None, help=help_)
     elif any(isinstance(rule, OneOf) for rule in rules):
@@ -149,8 +152,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
     for kind in KINDS.values():
         refiner.add_argument(kind.flag, action="store_true",
                              help=f"add the {kind.label} arm (same data and seeds): {kind.summary}")
-    for name, (declared_type, help_, kinds) in refiner_settings().items():
-        _add_setting_flag(refiner, name, declared_type, help_, kinds)
+    for name, (declared_type, help_) in refiner_settings().items():
+        _add_setting_flag(refiner, name, declared_type, help_)
     launch = parser.add_argument_group("where the (arm, seed) runs execute (runners/common/launch.py)")
     launch.add_argument("--launcher", choices=LAUNCHERS, default="inline",
                         help="inline: one after another in this process; local: separate processes, up to "

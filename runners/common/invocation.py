@@ -73,9 +73,11 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
     their flags, --srn, --grn, ...); ``refiner_defaults(config)``: values for the refiner
     settings that the preset leaves null and no flag sets (called only then; config: the
     preset's settings). A kind that refines edges is refused unless the runner's reasoner
-    weights pairs of elements (``args.uses_edges``, see ``cli.add_common_arguments``). A kind's settings are its preset section's (the kind's defaults where the
-    preset has none) with the flags over them. With --launcher slurm the runs' device is
-    that of the jobs (cuda when they get GPUs) and --preset auto means paper."""
+    weights pairs of elements (``args.uses_edges``, see ``cli.add_common_arguments``). A
+    kind's settings are its preset section's (the kind's defaults where the preset has
+    none) with the flags over them; --steps without --schedule drops a preset's schedule.
+    With --launcher slurm the runs' device is that of the jobs (cuda when they get GPUs)
+    and --preset auto means paper."""
     slurm = args.launcher == "slurm" and args.job is None
     if slurm:
         if args.device != "auto":
@@ -120,6 +122,8 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
         nullable = {field.name for field in fields(kind.settings) if field.default is None}  # None is a value there
         values = with_overrides(offered.get(name) or {},
                                 {key: value for key, value in flags.items() if key in kind.setting_names()})
+        if "steps" in flags and "schedule" not in flags:
+            values["schedule"] = None  # --steps alone: that many steps throughout, whatever the preset's schedule
         unset = [key for key, value in values.items() if value is None and key not in nullable]
         if refiner_defaults is not None and unset:
             defaults = refiner_defaults(config)
@@ -140,8 +144,10 @@ def preset_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Na
 
 
 def refiner_identity(settings: KindSettings) -> dict:
-    """The refiner's settings that identify an arm's runs (all but the per-run seed)."""
-    return {key: value for key, value in asdict(settings).items() if key != "seed"}
+    """The refiner's settings that identify an arm's runs: all but the per-run seed and
+    those left at None (a setting not used, such as no schedule: so adding one to a kind
+    leaves the identity of its earlier runs as it was)."""
+    return {key: value for key, value in asdict(settings).items() if key != "seed" and value is not None}
 
 
 def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, dict], settings: Any = None) -> None:

@@ -5,6 +5,7 @@ parameters come from its own seed without drawing from the upstream's random str
 entry points give the same model, and evaluation runs under no_grad. Registering an adapter
 in adapters/registry.py without a case in tests/adapters/cases/ fails here, and every kind
 registered in refiners/registry.py is tested in every adapter that can take it."""
+import contextlib
 import dataclasses
 import importlib
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from adapters.registry import ADAPTERS
+from refiners.schedule import fixed_steps
 
 CASES = {
     (case.upstream, case.kind): case
@@ -77,6 +79,26 @@ def test_install_on_a_built_model_is_install_on_construction(case):
     installed = ADAPTERS[case.upstream].install(case.target(case.make_baseline()), settings)
     assert [name for name, _ in installed.named_parameters()] == [name for name, _ in constructed.named_parameters()]
     assert all(torch.equal(a, b) for a, b in zip(installed.parameters(), constructed.parameters()))
+
+
+def test_a_schedule_counts_the_optimizer_steps_of_the_upstreams_training(case):
+    """One optimizer step counts one training step, however often the upstream's loss
+    calls the refiner (C-SWM: twice); then the schedule's 0 steps run, as fixed_steps(0)
+    runs them, and not the 2 steps it trained with."""
+    model, refiner = case.make(dataclasses.replace(with_steps(case, 2), schedule=[[1, 0]]))
+    counted = next(module for module in refiner.modules() if hasattr(module, "step_counter"))
+    case.loss(model.train()).backward()
+    torch.optim.SGD(model.parameters(), lr=0.0).step()
+    assert counted.steps == 2 and int(counted.step_counter.training_step) == 1
+
+    def output(steps=None):
+        torch.manual_seed(1)  # the same random stream for each (CLUTRR's upstream draws in its forward)
+        with torch.no_grad(), (contextlib.nullcontext() if steps is None else fixed_steps(model, steps)):
+            return case.output(model.eval())
+
+    scheduled = output()
+    assert counted.steps == 0
+    assert torch.equal(scheduled, output(0)) and not torch.equal(scheduled, output(2))
 
 
 def test_eval_runs_under_no_grad(case):

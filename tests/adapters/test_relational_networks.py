@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from refiners.descent import DescentSettings
-from adapters.relational_networks import inner_steps, install
+from refiners.schedule import fixed_steps
+from adapters.relational_networks import install
 from patches import relational_networks
 from tests.adapters.cases.relational_networks import BATCH, upstream_batch
 
@@ -66,13 +67,13 @@ def test_zero_steps_are_the_baseline_forward_bit_for_bit():
     assert torch.equal(refined(images, questions), expected)
 
 
-def test_inner_steps_switches_the_refinement_off_for_a_block():
+def test_fixed_steps_switch_the_refinement_off_for_a_block():
     model_module, (images, questions, _) = tiny_batch()
     baseline, _ = build(model_module, None)
     refined, refiner = build(model_module, srn(3))
     with relational_networks.output_dropout_off(baseline), torch.no_grad():
         expected = baseline.eval()(images, questions)
-        with inner_steps(refiner, 0):
+        with fixed_steps(refined, 0):
             assert torch.equal(refined.eval()(images, questions), expected)
-        assert refiner.refiner.steps == 3
         assert not torch.equal(refined(images, questions), expected)
+        assert refiner.refiner.steps == 3

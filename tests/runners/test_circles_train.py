@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -42,21 +43,21 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(data, srn):
     assert loss() < before
 
 
-def test_training_is_deterministic_and_follows_the_inner_steps_per_epoch(data):
+def test_training_is_deterministic_and_follows_the_refiners_schedule(data):
     histories, models, steps = [], [], []
     for _ in range(2):
         torch.manual_seed(0)
-        model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
-        model.refiner.register_forward_pre_hook(lambda refiner, inputs: steps.append(refiner.steps))
+        model = build_autoencoder(16, 10, TINY_G, TINY_F, replace(SRN, schedule=[[0, 1], [2, 2]]))
+        model.refiner.register_forward_hook(lambda refiner, inputs, output: steps.append(refiner.steps))
         histories.append(train(model, torch.from_numpy(data.images), epochs=2, batch_size=10, lr=1e-3,
-                               generator=torch.Generator().manual_seed(1), inner_steps=[1, 2].__getitem__))
+                               generator=torch.Generator().manual_seed(1)))
         models.append(model)
     assert histories[0] == histories[1] and len(histories[0]) == 2
-    assert steps == [1, 1, 2, 2] * 2  # 2 batches per epoch
+    assert steps == [1, 1, 2, 2] * 2  # 2 batches per epoch: the schedule's step counts at training steps 0..3
     assert models[0].refiner.steps == 2 and models[0].refiner.inner_losses.shape == (2,)
 
 
-def test_without_inner_steps_the_refiner_keeps_its_own(data):
+def test_without_a_schedule_the_refiner_keeps_its_own_steps(data):
     torch.manual_seed(0)
     model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
     train(model, torch.from_numpy(data.images[:8]), epochs=2, batch_size=8, lr=1e-3,

@@ -69,3 +69,10 @@ def test_main_guard_prints_one_line_and_exits(kind, code, line):
     result = subprocess.run([sys.executable, "-c", SCRIPT, kind], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == code
     assert result.stderr.strip() == line and "Traceback" not in result.stderr
+
+
+def test_a_setting_shared_by_kinds_gives_each_kinds_own_help():
+    helps = {action.dest: action.help for action in parser()._actions}
+    assert helps["steps"] == "inner steps r (srn, grn); attention iterations T (the paper: 3) (slot-attention)"
+    assert helps["inner_lr"] == "inner learning rate (srn, grn)"
+    assert helps["schedule"].endswith("(srn, grn, slot-attention)")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 import torch
@@ -39,8 +40,43 @@ def test_refiner_arms_from_the_preset_and_the_flags(tmp_path):
     assert both.refiners["srn"] == DescentSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
     assert both.refiners["grn"] == DescentSettings("grn", 3, 0.5, momentum=0.5)
     assert refiner_identity(both.refiners["srn"]) == {"kind": "srn", "steps": 3, "inner_lr": 0.5, "momentum": 0.5,
-                                                      "backprop": "unroll", "hidden": 512, "embedding": None,
-                                                      "pieces": 20}
+                                                      "backprop": "unroll", "hidden": 512, "pieces": 20}
+
+
+def test_a_schedule_comes_from_the_flag_or_the_preset_and_identifies_its_arm(tmp_path):
+    """Settings left at None (no schedule, the upstream's embedding width) stay out of the
+    identity, so runs made before a kind had them keep theirs."""
+    flagged = invocation(tmp_path, "--preset", "paper", "--srn", "--slot-attention", "--inner-lr", "0.5",
+                         "--schedule", "0:5,100:0")
+    assert flagged.refiners["srn"].schedule == flagged.refiners["slot-attention"].schedule == [[0, 5], [100, 0]]
+    assert refiner_identity(flagged.refiners["srn"])["schedule"] == [[0, 5], [100, 0]]
+    (tmp_path / "scheduled.yaml").write_text("smoke: {seeds: 1, refiner: {srn: {steps: 4, inner_lr: 0.1, "
+                                             "schedule: [[0, 4], [10, 2]]}}}\n")
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    args = parse(parser, ["--config", str(tmp_path / "scheduled.yaml"), "--preset", "smoke", "--srn", "--device", "cpu"])
+    assert resolve("toy", args).refiners["srn"].schedule == [[0, 4], [10, 2]]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--schedule", "0:5,0:3"], "--schedule: must have training steps >= 0 and strictly increasing"),
+    (["--schedule", "0:5,10:-1"], "--schedule: must have step counts in [0, 1000]"),
+    (["--schedule", "5"], "argument --schedule: expected TRAINING_STEP:STEPS,... (e.g. 0:10,2000:0), got '5'"),
+])
+def test_a_bad_schedule_flag_is_one_usage_error(tmp_path, argv, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        invocation(tmp_path, "--preset", "smoke", "--srn", "--inner-lr", "0.1", *argv)
+
+
+def test_a_bad_schedule_in_a_preset_is_one_usage_error(tmp_path):
+    (tmp_path / "bad.yaml").write_text("smoke: {seeds: 1, refiner: {srn: {steps: 4, inner_lr: 0.1, "
+                                       "schedule: [[10, 4], [5, 2]]}}}\n")
+    parser = ArgumentParser()
+    add_common_arguments(parser, "toy")
+    args = parse(parser, ["--config", str(tmp_path / "bad.yaml"), "--preset", "smoke", "--srn", "--device", "cpu"])
+    with pytest.raises(UsageError, match=re.escape("refiner.srn (with the flags): schedule must have training steps "
+                                                   ">= 0 and strictly increasing, got [[10, 4], [5, 2]]")):
+        resolve("toy", args)
 
 
 def test_null_refiner_settings_come_from_the_runners_defaults_only_when_needed(tmp_path):
