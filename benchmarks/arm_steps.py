@@ -5,15 +5,17 @@ benchmarks/refiner_overhead.py times the training steps; tests/benchmarks/test_a
 trains every paper preset one step.
 
 ``BUILDERS[runner](preset, device, data_dir, clutrr_source, batch_size=None,
-refiner_steps=None, seed=0, train_size=None, config=None)`` -> {arm name: ArmSteps}, arm names
-"baseline", "srn", "grn". ``batch_size`` replaces the preset's batch size (CLUTRR: the
+refiner_steps=None, seed=0, train_size=None, config=None, kinds=(), refiner_flags=())`` ->
+{arm name: ArmSteps}, arm names "baseline" and the refiner kinds': those the preset offers
+and each of ``kinds`` the runner can take (with its defaults where the preset has no section). ``batch_size`` replaces the preset's batch size (CLUTRR: the
 upstream rn.yaml's); ``refiner_steps`` the inner steps of every refiner arm in every epoch
-(the runner's --steps; circles: its curriculum too), 0 being the ablation that trains as the
+(the runner's --steps, which drops a preset's schedule), 0 being the ablation that trains as the
 baseline; ``seed`` is the run's seed (seed_everything before each arm is built, the
 refiner's parameters from it); ``train_size`` replaces the preset's training-set size, in
 the runner's unit (Sort-of-CLEVR and circles: images, C-SWM: episodes of a dataset under
 ``data_dir``, CLUTRR: stories, the runner's --train-rows); ``config`` is the presets
-file (the runner's --config; default configs/<runner>.yaml). The caller makes ``device``
+file (the runner's --config; default configs/<runner>.yaml); ``refiner_flags`` are more of
+the runner's refiner flags (e.g. ["--backprop", "last"]). The caller makes ``device``
 torch's current CUDA device first (runners.common.device.use_device), as the runners do: the
 Sort-of-CLEVR RN puts tensors on "cuda".
 """
@@ -22,7 +24,7 @@ import random
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from adapters import clutrr as clutrr_adapter
 from adapters import cswm as cswm_adapter
+from refiners.registry import KINDS
 from refiners.settings import KindSettings
 from patches import relational_networks, vendor
 from patches.clutrr import upstream as clutrr_upstream
@@ -137,14 +140,19 @@ def seed_run(seed: int) -> None:
     seed_everything(seed, torch.get_num_threads())
 
 
-def invocation_of(runner, preset: str, refiner_steps: int | None, config: Path | None, *flags: str, **options):
+def invocation_of(runner, preset: str, refiner_steps: int | None, config: Path | None, *flags: str,
+                  kinds: Sequence[str] = (), refiner_flags: Sequence[str] = (), **options):
     """The runner's own resolution of ``preset`` of ``config`` (None: configs/<runner>.yaml)
-    with every refiner arm the preset offers (and --steps ``refiner_steps``): (args, Invocation)."""
+    with every refiner arm the preset offers and each of ``kinds`` the runner can take (a
+    kind the preset has no section for takes its defaults), with --steps ``refiner_steps``
+    and ``refiner_flags`` (e.g. --backprop last): (args, Invocation)."""
     path = config or CONFIG_DIR / f"{runner.RUNNER}.yaml"
-    offered = load_preset(path, preset).get("refiner") or {}
+    offered = list(load_preset(path, preset).get("refiner") or {})
     steps = [] if refiner_steps is None else ["--steps", str(refiner_steps)]
-    return preset_invocation(runner.RUNNER, runner.parse_args, preset, [*steps, "--config", str(path), *flags],
-                             kinds=list(offered), **options)
+    argv = [*steps, *refiner_flags, "--config", str(path), *flags]
+    args = runner.parse_args(["--preset", preset, *argv])
+    taken = [kind for kind in kinds if kind not in offered and (args.uses_edges or not KINDS[kind].refines_edges)]
+    return preset_invocation(runner.RUNNER, runner.parse_args, preset, argv, kinds=[*offered, *taken], **options)
 
 
 def seeded_refiners(invocation, seed: int) -> dict[str, KindSettings]:
@@ -152,9 +160,10 @@ def seeded_refiners(invocation, seed: int) -> dict[str, KindSettings]:
     return {kind: replace(refiner, seed=seed) for kind, refiner in invocation.refiners.items()}
 
 
-def parameter_names(model: nn.Module, *parts: nn.Module) -> set[str]:
-    """The names in ``model`` of the parameters of its submodules ``parts``."""
-    owned = {id(parameter) for part in parts for parameter in part.parameters()}
+def parameter_names(model: nn.Module, *parts: nn.Module | None) -> set[str]:
+    """The names in ``model`` of the parameters of its submodules ``parts`` (None: a part the
+    model does not have, e.g. the z projection of a kind that takes no z)."""
+    owned = {id(parameter) for part in parts if part is not None for parameter in part.parameters()}
     return {name for name, parameter in model.named_parameters() if id(parameter) in owned}
 
 
@@ -179,7 +188,8 @@ def forward_outputs(module: nn.Module) -> Iterator[list]:
 
 def sort_of_clevr_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str,
                         batch_size: int | None = None, refiner_steps: int | None = None, seed: int = 0,
-                        train_size: int | None = None, config: Path | None = None) -> dict[str, ArmSteps]:
+                        train_size: int | None = None, config: Path | None = None, kinds: Sequence[str] = (),
+                        refiner_flags: Sequence[str] = ()) -> dict[str, ArmSteps]:
     """The upstream RN(args) with its own Adam (and the SRN, runners.sort_of_clevr_train.
     build_model) on the first relational questions of the training split (images of the
     upstream generator, the split's seed). train_step: RN.train_ -> the nll_loss it
@@ -187,7 +197,8 @@ def sort_of_clevr_steps(preset: str, device: torch.device, data_dir: Path, clutr
     log-probabilities [B, 10] of which it returns the accuracy (the upstream's output
     dropout stays on in eval mode); batches_per_epoch: relational and non-relational
     batches, which MainLoop.train_epoch alternates."""
-    _, invocation = invocation_of(sort_of_clevr, preset, refiner_steps, config)
+    _, invocation = invocation_of(sort_of_clevr, preset, refiner_steps, config, kinds=kinds,
+                                  refiner_flags=refiner_flags)
     settings = frozen(sort_of_clevr.Settings,
                       with_overrides(invocation.config, {"batch_size": batch_size, "train_images": train_size}),
                       f"sort_of_clevr preset {preset}")
@@ -236,14 +247,14 @@ def circles_frozen(model: CircleAutoencoder) -> set[str]:
 
 def circles_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str,
                   batch_size: int | None = None, refiner_steps: int | None = None, seed: int = 0,
-                  train_size: int | None = None, config: Path | None = None) -> dict[str, ArmSteps]:
+                  train_size: int | None = None, config: Path | None = None, kinds: Sequence[str] = (),
+                  refiner_flags: Sequence[str] = ()) -> dict[str, ArmSteps]:
     """The autoencoder (runners.circles.make_model) and Adam on the first images of the
-    preset's training set, the SRN at the inner steps of the first epoch, as
-    runners.circles_train.train sets them (the curriculum's; ``refiner_steps`` replaces
-    them). train_step: runners.circles_train.train_step -> the squared error summed over
+    preset's training set, the SRN following its schedule from the first training step
+    (the paper preset's: 10 inner steps; ``refiner_steps`` replaces it). train_step: runners.circles_train.train_step -> the squared error summed over
     the batch; eval_step: the reconstruction [B, 3, 64, 64] (runners.circles_train.evaluate's
     forward pass)."""
-    _, invocation = invocation_of(circles, preset, refiner_steps, config)
+    _, invocation = invocation_of(circles, preset, refiner_steps, config, kinds=kinds, refiner_flags=refiner_flags)
     settings = frozen(circles.Settings,
                       with_overrides(invocation.config, {"batch_size": batch_size, "train_images": train_size}),
                       f"circles preset {preset}")
@@ -253,9 +264,6 @@ def circles_steps(preset: str, device: torch.device, data_dir: Path, clutrr_sour
     for name, refiner in {BASELINE: None, **seeded_refiners(invocation, seed)}.items():
         seed_run(seed)
         model = circles.make_model(settings, refiner, device)
-        if refiner is not None:
-            model.refiner.steps = (settings.curriculum.steps_at(0, refiner.steps) if refiner_steps is None
-                                   else refiner_steps)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
         def train(model=model, optimizer=optimizer) -> torch.Tensor:
@@ -275,13 +283,15 @@ def circles_steps(preset: str, device: torch.device, data_dir: Path, clutrr_sour
 
 def cswm_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str,
                batch_size: int | None = None, refiner_steps: int | None = None, seed: int = 0,
-               train_size: int | None = None, config: Path | None = None) -> dict[str, ArmSteps]:
+               train_size: int | None = None, config: Path | None = None, kinds: Sequence[str] = (),
+               refiner_flags: Sequence[str] = ()) -> dict[str, ArmSteps]:
     """ContrastiveSWM as train.py builds it (the SRN installed at construction, as the
     runner hands train.py its modules) and Adam, on the first transitions of the Space
     Invaders training set (K=3) under ``data_dir``, generated there if missing. train_step:
     contrastive_loss, backward, Adam -> the loss; eval_step: contrastive_loss in eval mode;
     batches_per_epoch: the length of train.py's DataLoader."""
-    args, invocation = invocation_of(cswm, preset, refiner_steps, config, "--env", "space", "--k", "3",
+    args, invocation = invocation_of(cswm, preset, refiner_steps, config, "--env", "space", "--k", "3", kinds=kinds,
+                                     refiner_flags=refiner_flags,
                                      refiner_defaults=cswm.tuned_refiner("space", 3))
     overrides = {"env": args.env, "num_objects": args.k, "batch_size": batch_size, "train_episodes": train_size}
     settings = frozen(cswm.Settings, with_overrides(invocation.config, overrides), f"cswm preset {preset}")
@@ -322,7 +332,8 @@ def cswm_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source:
 
 def clutrr_steps(preset: str, device: torch.device, data_dir: Path, clutrr_source: str,
                  batch_size: int | None = None, refiner_steps: int | None = None, seed: int = 0,
-                 train_size: int | None = None, config: Path | None = None) -> dict[str, ArmSteps]:
+                 train_size: int | None = None, config: Path | None = None, kinds: Sequence[str] = (),
+                 refiner_flags: Sequence[str] = ()) -> dict[str, ArmSteps]:
     """The upstream's encoder and decoder (net_registry.choose_model, the refiner installed
     as the runner installs it), Trainer and optimisers, as run_experiment builds them, on
     the first batch of the training stories (the data processed once for all arms).
@@ -330,7 +341,7 @@ def clutrr_steps(preset: str, device: torch.device, data_dir: Path, clutrr_sourc
     optimisers -> the loss; eval_step: Trainer.batchLoss in eval mode -> the loss;
     batches_per_epoch: the upstream loader's batches of the training split (the last one
     partial)."""
-    _, invocation = invocation_of(clutrr, preset, refiner_steps, config)
+    _, invocation = invocation_of(clutrr, preset, refiner_steps, config, kinds=kinds, refiner_flags=refiner_flags)
     settings = frozen(clutrr.Settings, with_overrides(invocation.config, {"train_rows": train_size}),
                       f"clutrr preset {preset}")
     folder = clutrr_data.training_subset(clutrr_data.ensure_dataset(clutrr_source, data_dir), settings.train_rows)

@@ -35,7 +35,7 @@ from patches import vendor
 from patches.clutrr import NAME as UPSTREAM
 from patches.clutrr.run_config import prepare_dictionary
 from runners import clutrr_data, clutrr_plots
-from runners.common.curves import save_curves
+from runners.common.curves import save_curves, save_steps_curves
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
@@ -214,18 +214,21 @@ def main(argv=None) -> None:
         lambda paper_args, paper: experiment(paper_args, paper)[2], identities)
     text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
                   time.perf_counter() - start, differing)
+    steps_figure = "ablation_steps_curve.png" if args.padding_ablation else "steps_curve.png"
+    text += save_steps_curves(by_label, store.directory / steps_figure, "CLUTRR", clutrr_plots.STEPS_CURVE_METRICS)
     print("\n" + text)
     if args.padding_ablation:
         atomic_write_text(store.directory / "ablation.md", text)
         save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds,
                     "CLUTRR padding ablation", clutrr_plots.CURVE_METRICS, figure="ablation_curves.png")
-        print(f"saved {store.directory / 'ablation.md'}, ablation_curves.png and tensorboard/")
+        print(f"saved {store.directory / 'ablation.md'}, ablation_curves.png, {steps_figure} and tensorboard/")
     else:
         store.write_markdown(text)
         save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds, "CLUTRR",
                     clutrr_plots.CURVE_METRICS)
         clutrr_plots.accuracy_by_k(by_label, store.directory / "accuracy_by_k.png")
-        print(f"saved {store.directory / 'results.md'}, curves.png, accuracy_by_k.png and tensorboard/")
+        print(f"saved {store.directory / 'results.md'}, curves.png, accuracy_by_k.png, {steps_figure} (refiner arms) "
+              "and tensorboard/")
 
 
 def with_fixed_hash_seed() -> None:

@@ -14,6 +14,7 @@ from runners.common.stats import Metric
 TRAINED_KS = (1.5, 4.5)  # the band of k the arms are trained on (2, 3, 4)
 CURVE_METRICS = [Metric("train_loss", "training loss"), Metric("validation_accuracy", "validation accuracy (%)", 100),
                  Metric("test_mean_234", "test accuracy, mean of k=2,3,4 (%)", 100)]
+STEPS_CURVE_METRICS = [CURVE_METRICS[-1], *(Metric(f"test_k{k}", f"test accuracy, k={k} (%)", 100) for k in (2, 3, 4))]
 
 
 def accuracy_by_k(runs: Mapping[str, Sequence[dict]], path: Path) -> Path:

@@ -2,21 +2,27 @@
 upstream's own ``run_experiment`` on a config built from its ``config/rn.yaml``
 (patches.clutrr.run_config: the run's data folder, epochs, encoder dropout, l2 penalty,
 seed and device). Test accuracies per epoch come from the metrics the upstream logs to
-comet_ml (patches.clutrr.stubs.MetricRecorder).
+comet_ml (patches.clutrr.stubs.MetricRecorder). A refiner arm's step-count curve: the
+upstream's test of the trained model (the last epoch's) with its refiner at 0, 1, r/2 and r
+steps.
 """
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from adapters import clutrr as adapter
+from refiners.schedule import fixed_steps
 from refiners.settings import KindSettings
 from patches.clutrr import upstream
 from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from runners.clutrr_data import TEST_KS, TRAIN_FILE
+from runners.common.curves import steps_curve
 
 BEST_OF = (2, 3, 4)  # the paper's selection: best average test accuracy on k=2,3,4 across epochs
 
@@ -54,7 +60,8 @@ def train(settings: RunSettings, seed: int, root: Path, run_dir: Path, device: s
           description: str = "epochs") -> dict:
     """Train and test one (arm, seed) with the upstream's run_experiment on ``device``; the
     caller has seeded the random generators. The refiner's parameters are drawn from
-    ``seed`` (adapters.contract.refiner_rng). Returns the summary of summarise()."""
+    ``seed`` (adapters.contract.refiner_rng). Returns the summary of summarise(), with a
+    refiner arm's ``steps_curve`` (``test_at_steps``)."""
     recorder = EpochProgress(settings.epochs, description)
     try:
         with upstream(root, output=run_dir / "upstream.log") as modules:
@@ -63,10 +70,42 @@ def train(settings: RunSettings, seed: int, root: Path, run_dir: Path, device: s
             if settings.refiner is not None:
                 adapter.install_on_construction(modules.experiment, replace(settings.refiner, seed=seed),
                                                 settings.set_size, settings.padding)
+            test, experiment = last_experiment(modules.experiment)
             modules.experiment.run_experiment(config, recorder)
+            summary = summarise(recorder.metrics)
+            if settings.refiner is not None:
+                summary["steps_curve"] = steps_curve(lambda count: test_at_steps(test, experiment["last"], count),
+                                                     settings.refiner.steps)
     finally:
         recorder.bar.close()
-    return summarise(recorder.metrics)
+    return summary
+
+
+def last_experiment(experiment_module: ModuleType) -> tuple[Callable, dict]:
+    """Wrap the upstream's ``_run_one_epoch_test`` in ``experiment_module`` (the freshly
+    imported ``experiment``) so that it keeps the experiment it last tested (its model, its
+    test dataloaders) under ``"last"`` of the returned dict; returns the original function
+    and that dict."""
+    test, kept = experiment_module._run_one_epoch_test, {}
+
+    def keeping(experiment):
+        kept["last"] = experiment
+        return test(experiment)
+
+    experiment_module._run_one_epoch_test = keeping
+    return test, kept
+
+
+def test_at_steps(test: Callable, experiment: Any, count: int) -> dict:
+    """The upstream's test (``test``: its ``_run_one_epoch_test``) of the trained model with
+    its refiner at ``count`` steps: ``test_k<k>`` per test file and ``test_mean_234``. Its
+    metrics go to a recorder of their own, so the run's learning curve stays as it was."""
+    experiment.comet_ml = MetricRecorder()
+    with fixed_steps(experiment.model.encoder, count):  # the refiner is in the encoder (adapters.clutrr)
+        accuracies = {int(name.split("_test.csv")[0].split(".")[-1]): float(accuracy)
+                      for name, accuracy in test(experiment)}
+    return {"test_mean_234": float(np.mean([accuracies[k] for k in BEST_OF])),
+            **{f"test_k{k}": accuracies[k] for k in TEST_KS}}
 
 
 def k_of_test_file(name: str) -> int | None:

@@ -25,7 +25,7 @@ from typing import Callable
 from adapters.cswm import ADAPTER
 from patches import vendor
 from runners import cswm_data
-from runners.common.curves import curve_table, save_curves
+from runners.common.curves import curve_table, save_curves, save_steps_curves
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
@@ -50,6 +50,7 @@ CURVE_METRICS = [Metric("train_loss", "train loss (train.py's average)", digits=
                  *(metric for metric in RANKING_METRICS if metric.key.startswith("h1_")),
                  *(metric for metric in RANKING_METRICS if metric.key.startswith("mrr_"))]
 CURVE_TABLE_METRICS = CURVE_METRICS[:4]  # the loss and H@1 at 1, 5 and 10 steps
+STEPS_CURVE_METRICS = [metric for metric in RANKING_METRICS if metric.key in ("h1_1", "mrr_1")]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> None:
     report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes, *reference)}\n\n"
               f"{what_this_is(settings, invocation)}\n\n## Learning curve{curve_note(settings)}\n\n"
               f"{curve_table(curves, CURVE_TABLE_METRICS)}\n")
+    report += save_steps_curves(labelled, store.directory / "steps_curve.png", plot_title(settings, invocation),
+                                STEPS_CURVE_METRICS)
     print(f"\n{report}")
     store.write_markdown(report)
     samples = max(run["samples"] for arm_runs in runs.values() for run in arm_runs)

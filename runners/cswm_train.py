@@ -12,7 +12,11 @@ The learning curve: train.py's "Average loss" of every epoch and, every ``eval_e
 epochs, eval.py's ranking of the model as it is at the end of that epoch, on the run's
 evaluation set (the same set as the final numbers). The evaluation runs between two
 epochs, from a snapshot of the weights in ``<checkpoint>/curve/``, with every random
-generator saved and restored around it, so the training is the same with or without it."""
+generator saved and restored around it, so the training is the same with or without it.
+
+A refiner arm's step-count curve: after training, eval.py's 1-step ranking of the saved
+model with its refiner at 0, 1, r/2 and r steps (the checkpoint loaded into a refiner of
+that many steps and no schedule)."""
 import contextlib
 import io
 import math
@@ -20,7 +24,7 @@ import random
 import re
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterator
@@ -32,6 +36,7 @@ from tqdm import tqdm
 
 from adapters import cswm as adapter
 from refiners.settings import KindSettings
+from runners.common.curves import steps_curve
 from patches import cswm, vendor
 from srn.settings import Checked, Count, Positive
 
@@ -162,13 +167,14 @@ def _modules(upstream: vendor.Upstream, refiner: KindSettings | None):
 
 
 def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: KindSettings | None,
-            device: torch.device = torch.device("cpu"), echo: bool = False, desc: str = "evaluation") -> dict:
+            device: torch.device = torch.device("cpu"), echo: bool = False, desc: str = "evaluation",
+            prediction_steps: tuple[int, ...] = PREDICTION_STEPS) -> dict:
     """eval.py's numbers for the model in the folder ``checkpoint``: ``h1_<n>`` and
-    ``mrr_<n>`` for n in PREDICTION_STEPS, ``samples`` (ranked eval samples) and ``spread``
-    (state_spread of the states of the 1-step evaluation). eval.py's globals (which hold
-    the whole evaluation set) are dropped as soon as their numbers are read."""
+    ``mrr_<n>`` for n in ``prediction_steps``, ``samples`` (ranked eval samples) and
+    ``spread`` (state_spread of the states of the 1-step evaluation). eval.py's globals
+    (which hold the whole evaluation set) are dropped as soon as their numbers are read."""
     metrics = {}
-    for steps in tqdm(PREDICTION_STEPS, desc=f"{desc} (prediction steps)", unit="eval", leave=False):
+    for steps in tqdm(prediction_steps, desc=f"{desc} (prediction steps)", unit="eval", leave=False):
         evaluated = evaluate(upstream, eval_set, checkpoint, steps, refiner, device, echo)
         samples = metrics["samples"] = evaluated["num_samples"]
         metrics[f"h1_{steps}"] = evaluated["hits_at"][1] / samples
@@ -186,7 +192,9 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
     """Metrics of one seed: ``ranking``'s for the model train.py saved (its best average
     epoch loss), ``train_loss`` (that loss) and ``curve``: per epoch ``{"epoch": e,
     "train_loss": ...}``, with ``ranking``'s numbers at every ``eval_every``-th epoch (None:
-    none). ``echo``: stream the scripts' output to the console too."""
+    none); for a refiner arm also ``steps_curve``: that model's 1-step H@1 and MRR with
+    its refiner at 0, 1, r/2 and r steps (``runners.common.curves.steps_curve``).
+    ``echo``: stream the scripts' output to the console too."""
     evaluated_at: dict[int, dict] = {}
 
     def on_epoch_end(model: nn.Module, epoch: int) -> None:
@@ -198,6 +206,11 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
     metrics = {"train_loss": float(trained["best_loss"])}
     del trained
     metrics.update(ranking(upstream, eval_set, checkpoint, refiner, device, echo))
+    if refiner is not None:
+        metrics["steps_curve"] = steps_curve(
+            lambda count: ranking(upstream, eval_set, checkpoint, replace(refiner, steps=count, schedule=None), device,
+                                  echo, desc=f"refiner at {count} steps", prediction_steps=(1,)),
+            refiner.steps)
     metrics["curve"] = [{"epoch": epoch, "train_loss": loss, **evaluated_at.get(epoch, {})}
                         for epoch, loss in sorted(losses.items())]
     return metrics

@@ -34,7 +34,7 @@ from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
 from srn.settings import Checked, Count, Positive  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
-from runners.common.curves import save_curves  # noqa: E402
+from runners.common.curves import at_steps, save_curves, save_steps_curves  # noqa: E402
 from runners.sort_of_clevr_plots import CURVE_METRICS, plot_robustness_examples  # noqa: E402
 from runners.sort_of_clevr_train import SortOfClevrData, train_and_evaluate  # noqa: E402
 
@@ -135,13 +135,16 @@ def main(argv: list[str] | None = None) -> None:
                                   lambda paper_args, paper: experiment(paper_args, paper)[1], arms)
     text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset,
                   differing)
+    text += save_steps_curves(labelled, folder / "steps_curve.png", f"Sort-of-CLEVR, preset {invocation.preset}",
+                              QUESTION_TYPES)
     print("\n" + text)
     store.write_markdown(text)
     save_curves(store, arms, arm_labels(list(arms), MODEL), invocation.seeds, f"Sort-of-CLEVR, preset {invocation.preset}",
                 CURVE_METRICS)
     plot_robustness_examples(data.generator, data.robustness_sets, settings.rotations,
                              folder / "robustness_examples.png")
-    print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'curves.png'}, {folder / 'tensorboard'}, "
+    print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'curves.png'}, {folder / 'steps_curve.png'} "
+          f"(refiner arms), {folder / 'tensorboard'}, "
           f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
 
 
@@ -170,8 +173,7 @@ def tables(runs: dict[str, list[dict]], settings: Settings, refiner: KindSetting
     ]
     if runs.get(srn):
         zero = f"{srn}, 0 steps at test"
-        ablation = {srn: runs[srn], zero: [{m.key: run[f"{m.key}_zero_steps"] for m in QUESTION_TYPES[:4]}
-                                           for run in runs[srn]]}
+        ablation = {srn: runs[srn], zero: [at_steps(run["steps_curve"], 0) for run in runs[srn]]}
         parts += [f"\n### Ablation: the {srn} model trained with {refiner.steps} inner steps, evaluated with 0\n",
                   comparison_table(ablation, QUESTION_TYPES[:4], reference=srn, arms_as_rows=False,
                                    paper=reference_rows(ablation_paper, differing, {"srn": srn, "srn, 0 steps at test": zero})),

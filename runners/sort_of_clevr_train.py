@@ -1,5 +1,6 @@
 """One run: the upstream RN, with or without SRN, trained as the upstream main.py trains
-it, then evaluated (test accuracy per question type, robustness, the 0-step ablation).
+it, then evaluated (test accuracy per question type, robustness, and a refiner's
+step-count curve, whose 0 steps are the paper's ablation).
 
 ``MainLoop`` is main.py's ``train()`` and ``test()`` on in-memory splits: each epoch
 shuffles main.py's relational and non-relational question lists in place with python's
@@ -21,13 +22,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from refiners.schedule import fixed_steps
 from refiners.settings import KindSettings
-from adapters.relational_networks import FeatureMapRefiner, inner_steps, install
+from adapters.relational_networks import FeatureMapRefiner, install
 from patches import relational_networks
 from patches.vendor import Upstream
 from runners import sort_of_clevr_robustness as robustness
 from runners.common.atomic import replaced_atomically
 from runners.common.cli import UsageError
+from runners.common.curves import steps_curve
 from runners.sort_of_clevr_data import QUESTION_KINDS, Split, load_split, model_images
 from runners.sort_of_clevr_evaluation import accuracies
 from runners.sort_of_clevr_robustness import RobustnessSet
@@ -154,8 +157,9 @@ def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings
     """One run (called after seeding): train the RN (with the SRN of ``refiner``, if any)
     on ``data`` as ``settings`` (the runner's Settings) say, keep its best validation epoch
     at ``checkpoint``, and evaluate it: test accuracy per question type with the upstream's
-    output dropout and without, robustness without it, and for the SRN the same model with
-    0 inner steps. Returns the run's metrics."""
+    output dropout and without, robustness without it, and for a refiner its step-count
+    curve (the test accuracies with the refiner at 0, 1, r/2 and r steps; at 0: the
+    paper's ablation). Returns the run's metrics."""
     batch_size = settings.batch_size
     model, srn = build_model(model_module, batch_size, settings.lr, device, refiner)
     history, best_epoch = fit(MainLoop(model, data.train, batch_size, device), data.validation, settings.epochs,
@@ -168,7 +172,8 @@ def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings
         metrics.update(robustness.timed_evaluation(model, data.generator, data.robustness_sets, settings.rotations,
                                                    batch_size, device))
     if srn is not None:
-        with inner_steps(srn, 0):
-            zero_steps = accuracies(model, data.test, batch_size, device)
-        metrics.update({f"{key}_zero_steps": value for key, value in zero_steps.items()})
+        def at_steps(count: int) -> dict:
+            with fixed_steps(model, count):
+                return accuracies(model, data.test, batch_size, device)
+        metrics["steps_curve"] = steps_curve(at_steps, refiner.steps)
     return metrics

@@ -22,8 +22,8 @@ TINY = {
     "common": PRESETS["common"],
     "smoke": {"scale": "tiny test scale", "seeds": 2, "train_images": 32, "epochs": 1, "test_images": 30,
               "batch_size": 16, "set_size": 9, "generator_widths": [4, 4, 4, 8], "decoder_widths": [8, 4, 4],
-              "curriculum": {"epochs": 0, "steps": 1}, "figure_images": 3, "interpolation_frames": 4,
-              "tsne_step": 12, "refiner": {"srn": {"steps": 2, "hidden": 8}}},
+              "figure_images": 3, "interpolation_frames": 4, "tsne_step": 12,
+              "refiner": {"srn": {"steps": 2, "schedule": None, "hidden": 8}}},
 }
 CPU = torch.device("cpu")
 
@@ -49,12 +49,6 @@ def tiny_settings(**changes) -> runner.Settings:
     return frozen(runner.Settings, {**values, **changes}, "tiny")
 
 
-def test_curriculum_then_the_refiners_steps():
-    curriculum = runner.Curriculum(epochs=20, steps=10)  # the official code: {0: 10, 20: 20}
-    assert [curriculum.steps_at(e, 20) for e in (0, 19, 20, 99)] == [10, 10, 20, 20]
-    assert runner.Curriculum(epochs=0, steps=10).steps_at(0, 20) == 20
-
-
 def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_config, capsys):
     argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
@@ -66,16 +60,21 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
     for run in runs.values():
         assert 0 <= run["metrics"]["decomposed_all"] <= 1 and run["metrics"]["reconstruction_error"] > 0
         assert run["curve"] == [{"epoch": 1, "train_loss": run["metrics"]["train_loss"]}]
+        if run["arm"] == "srn":  # the step-count curve at 0, 1 and r = 2 steps; at r, the table's numbers
+            steps = run["metrics"]["steps_curve"]
+            assert [entry["refiner_steps"] for entry in steps] == [0, 1, 2]
+            assert [steps[-1][key] for key in ("decomposed_all", "reconstruction_error")] == \
+                [run["metrics"][key] for key in ("decomposed_all", "reconstruction_error")]
     srn_settings = next(run["settings"] for run in runs.values() if run["arm"] == "srn")
     assert srn_settings["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.1, "momentum": 0.5,
                                        "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
-    assert srn_settings["curriculum"] == {"epochs": 0, "steps": 1}
     markdown = (directory / "results.md").read_text()
     assert "tiny test scale" in markdown and "| 5 circles: % decomposed |" in markdown
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
     assert "not comparable: batch_size 16 (paper: 64)" in markdown and "epochs 1 (paper: 100)" in markdown
     assert "paper: baseline" not in markdown  # no reference rows for a run that is not the paper's
-    for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne", "curves"):
+    assert "## Refinement steps at evaluation" in markdown
+    for name in ("decomposition_baseline", "decomposition_srn", "responsibility", "tsne", "curves", "steps_curve"):
         assert (directory / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((directory / "models").glob("*-seed0.pt"))) == 2
     assert (tmp_path / "data" / "circles" / "train-seed0-32.npz").exists()
@@ -130,7 +129,8 @@ def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_sc
     _, paper = preset_invocation(runner.RUNNER, runner.parse_args, "paper", ["--srn"])
     settings = frozen(runner.Settings, paper.config, "paper")
     assert (settings.epochs, settings.detach_initial_set) == (100, True)
-    assert settings.curriculum == runner.Curriculum(epochs=20, steps=10) and paper.refiners["srn"].steps == 20
+    batches_per_epoch = settings.train_images // settings.batch_size  # the official code: 10 steps, 20 from epoch 21
+    assert paper.refiners["srn"].schedule == [[0, 10], [20 * batches_per_epoch, 20]] and paper.refiners["srn"].steps == 20
     assert paper.refiners["srn"].momentum == 0.5
 
 
@@ -156,7 +156,7 @@ def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, caps
     plan = json.loads(capsys.readouterr().out)
     assert plan["runner"] == "circles" and plan["preset"] == "smoke" and plan["config"] == tiny_config
     assert list(plan["arms"]) == ["baseline", "srn"]
-    assert "refiner" not in plan["arms"]["baseline"] and "curriculum" not in plan["arms"]["baseline"]
+    assert "refiner" not in plan["arms"]["baseline"] and "detach_initial_set" not in plan["arms"]["baseline"]
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 4, "inner_lr": 0.1, "momentum": 0.5,
                                               "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
     assert plan["arms"]["srn"]["epochs"] == plan["settings"]["epochs"] == 3
@@ -187,11 +187,18 @@ def test_the_srn_arm_starts_from_the_baselines_g_and_f(seed):
     assert all(torch.equal(srn[name], value) for name, value in baseline.items())
 
 
-def test_the_model_is_built_as_training_leaves_it():
-    refiner = DescentSettings("srn", steps=20, inner_lr=0.1, seed=0)
-    for epochs, steps in ((20, 10), (21, 20)):
-        settings = tiny_settings(epochs=epochs, curriculum={"epochs": 20, "steps": 10})
-        assert runner.make_model(settings, refiner, CPU).refiner.steps == steps
+def test_a_model_loaded_from_a_checkpoint_follows_its_schedule_from_the_saved_training_steps():
+    refiner = DescentSettings("srn", steps=20, inner_lr=0.1, schedule=[[0, 10], [3, 20]], hidden=8, seed=0)
+    settings = tiny_settings()
+    images = torch.rand(2, 3, 64, 64)
+    for trained, steps in ((2, 10), (3, 20)):
+        state = runner.make_model(settings, refiner, CPU).state_dict()
+        state["refiner.step_counter.training_step"] = torch.tensor(trained)
+        model = runner.make_model(settings, refiner, CPU)
+        model.load_state_dict(state)
+        with torch.no_grad():
+            model.eval()(images)
+        assert model.refiner.steps == steps
 
 
 @pytest.mark.parametrize("detach", [False, True])
@@ -218,8 +225,9 @@ def test_bad_arguments_are_usage_errors(tmp_path, argv, message):
 
 
 @pytest.mark.parametrize("change,message", [
-    ({"curriculum": {0: 10, 20: 20}}, r"curriculum must be \{epochs: E, steps: S\}"),
-    ({"curriculum": {"epochs": 20, "steps": -1}}, "steps must be an integer >= 0, got -1"),
+    ({"refiner": {"srn": {"steps": 2, "hidden": 8, "schedule": [[0, 10], [0, 20]]}}},
+     r"refiner.srn .*schedule must have training steps >= 0 and strictly increasing"),
+    ({"curriculum": {"epochs": 20, "steps": 10}}, r"unknown setting\(s\) curriculum"),
     ({"generator_widths": [4, 4, 8]}, "generator_widths must list 4 widths"),
     ({"generator_widths": [4, 4, 0, 8]}, "generator_widths must list 4 widths, each an integer >= 1"),
     ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),

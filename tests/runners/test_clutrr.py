@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from refiners.descent import DescentSettings
+from refiners.schedule import step_counts
 from patches import vendor
 from patches.clutrr import NAME, upstream
 from patches.clutrr.run_config import build_config
@@ -78,7 +79,16 @@ def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
     # training loss differs from the baseline's (same seed, same upstream random stream)
     losses = {run["arm"]: run["curve"][0]["train_loss"] for run in runs.values()}
     assert refiners["srn"]["steps"] > 0 and losses["srn"] != losses["baseline"] != losses["grn"]
+    for run in runs.values():  # the step-count curve: the trained model's test at 0, 1, r/2 and r steps
+        if run["arm"] == "baseline":
+            assert "steps_curve" not in run["metrics"]
+            continue
+        steps = run["metrics"]["steps_curve"]
+        assert [entry["refiner_steps"] for entry in steps] == step_counts(refiners[run["arm"]]["steps"])
+        at_r = {key: value for key, value in steps[-1].items() if key != "refiner_steps"}
+        assert at_r == {key: run["curve"][-1][key] for key in at_r}  # at r: the last epoch's test
     table = (folder / "results.md").read_text()
+    assert "## Refinement steps at evaluation" in table and (folder / "steps_curve.png").stat().st_size > 0
     assert "| RN (n=1) |" in table and "| p, RN + GRN vs RN |" in table and "k=10" in table
     assert "(NeurIPS 2020 paper, 5 trials): not comparable: " in table and "epochs 1 (paper: 51)" in table
     assert table.split("\n# ")[0] in result.stdout
@@ -110,7 +120,7 @@ def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
     arms = plan["arms"]
     assert list(arms) == ["baseline", "srn", "grn"] and arms["baseline"]["refiner"] is None
     assert arms["srn"]["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.001, "momentum": 0.0, "backprop": "unroll",
-                                      "hidden": 512, "embedding": None, "pieces": 20, "set_size": 20, "padding": "masked"}
+                                      "hidden": 512, "pieces": 20, "set_size": 20, "padding": "masked"}
     assert arms["grn"]["refiner"]["hidden"] == 256 and arms["grn"]["l2"] == 5e-6 and arms["srn"]["l2"] == 1e-4
     assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}"}
     assert plan["runs"] == [{"arm": arm, "seed": 0, "done": False} for arm in arms]
@@ -153,7 +163,10 @@ def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs
     seed_everything(0, 1)
     refined = train(RunSettings(name, 2, 0.5, 1e-4, DescentSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
                     tmp_path, "cpu")
+    (at_zero,) = refined.pop("steps_curve")
     assert refined == baseline_two_epochs
+    last_epoch = baseline_two_epochs["curve"][-1]
+    assert at_zero == {"refiner_steps": 0, **{key: last_epoch[key] for key in at_zero if key != "refiner_steps"}}
 
 
 def test_offline_default_download_is_one_line_with_exit_2(tiny, tmp_path):

@@ -104,6 +104,10 @@ def test_prints_table_3_layout_with_eval_size_and_spread(experiment):
     assert "Paper: Table 3 has no Space Invaders with K=2." in output and "| paper: " not in output
     assert (folder / "results.md").read_text().strip() in output
     assert (folder / "results.png").stat().st_size > 0 and (folder / "curves.png").stat().st_size > 0
+    assert (folder / "steps_curve.png").stat().st_size > 0
+    steps = output[output.index("## Refinement steps at evaluation"):].splitlines()
+    assert steps[4] == "| refiner steps | 1 step H@1, SRN | 1 step MRR, SRN |"
+    assert [row.split(" | ")[0] for row in steps[6:9]] == ["| 0", "| 1", "| 2"]
     curve = output[output.index("## Learning curve"):].splitlines()
     assert curve[2].startswith("| epoch | train loss (train.py's average), baseline | train loss (train.py's average), SRN |")
     assert [row.split(" | ")[0] for row in curve[4:6]] == ["| 1", "| 2"]  # a row per epoch, mean ± std of 2 seeds
@@ -122,6 +126,12 @@ def test_metrics_are_rankings_of_the_eval_set(experiment):
     baseline, srn = ({run["seed"]: run for run in runs.values() if run["arm"] == arm} for arm in ("baseline", "srn"))
     assert all(run["settings"]["refiner"]["steps"] == 2 for run in srn.values())
     assert all(srn[seed]["metrics"]["train_loss"] != baseline[seed]["metrics"]["train_loss"] for seed in (0, 1))
+    for run in srn.values():  # the step-count curve: eval.py's 1-step ranking at 0, 1 and r = 2 refiner steps
+        curve, metrics = run["metrics"]["steps_curve"], run["metrics"]
+        assert [entry["refiner_steps"] for entry in curve] == [0, 1, 2]
+        assert (curve[-1]["h1_1"], curve[-1]["mrr_1"]) == (metrics["h1_1"], metrics["mrr_1"])  # at r: the table's
+        assert curve[0]["spread"] != metrics["spread"]
+    assert all("steps_curve" not in run["metrics"] for run in baseline.values())
 
 
 def test_srn_command_reuses_the_finished_baseline(experiment):
@@ -153,7 +163,10 @@ def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_pres
     runs = json.loads((folder / "results.json").read_text())["runs"]
     [zero] = [run for run in runs.values() if run["arm"] == "srn" and run["settings"]["refiner"]["steps"] == 0]
     [baseline] = [run for run in runs.values() if run["arm"] == "baseline" and run["seed"] == 0]
+    steps_curve = zero["metrics"].pop("steps_curve")
     assert zero["metrics"] == baseline["metrics"]
+    assert steps_curve == [{"refiner_steps": 0, **{key: baseline["metrics"][key] for key in
+                                                    ("samples", "h1_1", "mrr_1", "spread")}}]
     [srn_checkpoint] = (folder / "checkpoints").glob(f"srn-{runner.settings_key(zero['settings'])}-seed0")
     [baseline_checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
     srn_model, baseline_model = (torch.load(path / "model.pt") for path in (srn_checkpoint, baseline_checkpoint))

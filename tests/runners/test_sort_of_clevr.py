@@ -48,17 +48,21 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     srn = next(run_ for run_ in runs.values() if run_["arm"] == "srn")
     assert srn["settings"]["refiner"] == {"kind": "srn", "steps": 1, "inner_lr": 0.1, "momentum": 0.0,
                                           "backprop": "unroll", "hidden": 32, "embedding": 16, "pieces": 20}
-    assert {"relational_zero_steps", "robust_synthetic", "robust_dataset",
-            "robustness_seconds"} <= srn["metrics"].keys()
+    assert {"steps_curve", "robust_synthetic", "robust_dataset", "robustness_seconds"} <= srn["metrics"].keys()
+    assert [entry["refiner_steps"] for entry in srn["metrics"]["steps_curve"]] == [0, 1]  # r = 1
+    assert srn["metrics"]["steps_curve"][0].keys() == {"refiner_steps", "relational", "furthest", "closest", "count",
+                                                       "non_relational"}
     checkpoints = sorted(path.name for path in (folder / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and {name.split("-")[0] for name in checkpoints} == {"baseline", "srn"}
     markdown = (folder / "results.md").read_text()
     for text in ("| Relational |", "| Furthest |", "| Closest |", "| Count |", "| Robustness (Synthetic) |",
                  "| Robustness (Dataset) |", "p, RN + SRN vs RN", "0 steps at test", "Evaluation took", "Smoke preset",
+                 "## Refinement steps at evaluation", "| refiner steps | Relational, RN + SRN |",
                  "Paper, Table 2: Sort-of-CLEVR performance (NeurIPS 2020 paper, 5 trials): "
                  "not comparable: ", "refiner.momentum 0.0 (paper: 0.5)"):
         assert text in markdown and text in printed
     assert (folder / "curves.png").stat().st_size > 0 and (folder / "robustness_examples.png").stat().st_size > 0
+    assert (folder / "steps_curve.png").stat().st_size > 0
     for run_ in runs.values():  # main.py's train and test accuracies after each epoch
         assert [set(entry) for entry in run_["curve"]] == [{"epoch", "train_rel", "train_norel", "validation_rel",
                                                             "validation_norel"}]

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from runners.common.curves import curve_figure, curve_keys, curve_table, epoch_statistics, plot_curves, save_curves
+from runners.common.curves import (at_steps, curve_figure, curve_keys, curve_table, epoch_statistics, plot_curves,
+                                   save_curves, save_steps_curves, steps_curve)
 from runners.common.results import ResultStore, settings_key
 from runners.common.stats import Metric
 
@@ -86,3 +87,32 @@ def test_each_runs_curve_is_written_as_event_files_tensorboard_reads(tmp_path):
     save_curves(store, {"baseline": {"k": 1}}, {"baseline": "RN"}, range(1), "toy")  # rewritten, not appended
     events = EventAccumulator(str(tmp_path / "tensorboard" / folders[0])).Reload()
     assert len(events.Scalars("train_loss")) == 2
+
+
+def test_a_step_count_curve_evaluates_at_0_1_half_and_all_steps():
+    asked = []
+
+    def evaluate(count):
+        asked.append(count)
+        return {"accuracy": count / 10}
+
+    curve = steps_curve(evaluate, 6)
+    assert asked == [0, 1, 3, 6]
+    assert curve == [{"refiner_steps": count, "accuracy": count / 10} for count in (0, 1, 3, 6)]
+    assert at_steps(curve, 3) == {"refiner_steps": 3, "accuracy": 0.3}
+
+
+def test_step_count_curves_are_tabulated_and_drawn_over_steps_for_the_refiner_arms_only(tmp_path):
+    runs = {"RN": [{"accuracy": 0.5}],
+            "RN + SRN": [{"accuracy": 0.7, "steps_curve": [{"refiner_steps": 0, "accuracy": 0.4},
+                                                            {"refiner_steps": 2, "accuracy": 0.6}]},
+                         {"accuracy": 0.8, "steps_curve": [{"refiner_steps": 0, "accuracy": 0.2},
+                                                            {"refiner_steps": 2, "accuracy": 0.8}]}]}
+    section = save_steps_curves(runs, tmp_path / "steps.png", "toy", [Metric("accuracy", "accuracy (%)", 100)])
+    lines = section.splitlines()
+    assert lines[1] == "## Refinement steps at evaluation"
+    assert "| refiner steps | accuracy (%), RN + SRN |" in lines
+    assert "| 0 | 30.0 ± 14.1 |" in lines and "| 2 | 70.0 ± 14.1 |" in lines
+    assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"
+    assert save_steps_curves({"RN": runs["RN"]}, tmp_path / "none.png", "toy", []) == ""
+    assert not (tmp_path / "none.png").exists()
