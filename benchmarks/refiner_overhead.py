@@ -1,6 +1,11 @@
 """What a refiner costs: one training step of the baseline and of each refiner arm of every
 runner, interleaved in one run, and the refiner/baseline ratio beside the paper's
-(appendix G: 2-3x for Sort-of-CLEVR and C-SWM, +10% per epoch for CLUTRR and circles).
+(appendix G: 2-3x for Sort-of-CLEVR and C-SWM, +10% per epoch for CLUTRR and circles),
+with the ratio of FLOPs per step beside it (the floor of the time ratio at the same maths)
+and each step's peak memory (benchmarks.step_costs). ``--kinds`` adds the refiner kinds a
+preset does not offer (Slot Attention); ``--variants`` adds each refiner arm again with
+backprop through the last step only (iDSPN's approximate implicit differentiation) and at
+0 steps (where a schedule ending at 0 ends).
 
 Each arm is built as its runner builds it, with a preset's settings (default: paper), and
 trained on one batch of real data from the project's own generators (the CLUTRR zip for
@@ -12,6 +17,7 @@ optimisers as run_experiment steps them). Steps of all arms of a runner alternat
 
     python benchmarks/refiner_overhead.py [--preset paper|smoke|laptop] [--device auto|cpu|cuda|cuda:N]
         [--repeats 5] [--threads N] [--only circles sort_of_clevr cswm clutrr]
+        [--kinds srn grn slot-attention] [--variants last "0 steps"]
         [--clutrr-data data_db9b8f04.zip] [--data-dir data/]
 """
 import argparse
@@ -25,11 +31,13 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from benchmarks.arm_steps import BUILDERS  # noqa: E402
+from benchmarks.arm_steps import BUILDERS, ArmSteps  # noqa: E402
+from benchmarks.step_costs import step_flops, step_peak_memory  # noqa: E402
 from benchmarks.timing import alternating_medians  # noqa: E402
 from runners import clutrr_data  # noqa: E402
 from runners.common.cli import DATA_DIR, main_guard  # noqa: E402
 from runners.common.device import resolve_device, use_device  # noqa: E402
+from refiners.registry import KINDS  # noqa: E402
 from runners.common.invocation import BASELINE  # noqa: E402
 
 PAPER_OVERHEAD = {"sort_of_clevr": "2-3x", "cswm": "2-3x", "clutrr": "+10% per epoch", "circles": "+10% per epoch"}
@@ -45,13 +53,41 @@ def synchronised(step: Callable[[], object], device: torch.device) -> Callable[[
     return run
 
 
+VARIANTS = {  # --variants: the same refiner computing less, (its flags, the kinds it applies to)
+    "last": (["--backprop", "last"], lambda kind: "backprop" in KINDS[kind].setting_names()),
+    "0 steps": (["--steps", "0"], lambda kind: True),  # where a schedule ending at 0 steps ends
+}
+
+
+def runner_arms(runner: str, args: argparse.Namespace, device: torch.device) -> dict[str, ArmSteps]:
+    """The baseline and each refiner arm of ``runner`` (those of the preset and --kinds), and
+    with --variants each refiner arm again as "<kind>, <variant>"."""
+    def build(*refiner_flags: str) -> dict[str, ArmSteps]:
+        return BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data, args.batch_size,
+                                kinds=args.kinds, refiner_flags=refiner_flags)
+
+    arms = build()
+    for variant in args.variants:
+        flags, applies = VARIANTS[variant]
+        arms.update({f"{name}, {variant}": arm for name, arm in build(*flags).items()
+                     if name != BASELINE and applies(name)})
+    return arms
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="paper", help="paper, smoke, or another preset the runners have (C-SWM: laptop)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed rounds (median); 0: no timing, FLOPs and memory only (they do not depend on "
+                             "what else the machine runs)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     parser.add_argument("--only", nargs="+", choices=RUNNERS, default=RUNNERS)
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=[],
+                        help="refiner kinds besides the preset's arms, where the runner can take them "
+                             "(their settings: the preset's section, else the kind's defaults)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=[],
+                        help="each refiner arm also with backprop last (the kinds that have it) and at 0 steps")
     parser.add_argument("--clutrr-data", default=clutrr_data.PUBLIC_COPY, help="data_db9b8f04.zip or its URL")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--batch-size", type=int, default=None, help="every runner's batch (default: the preset's)")
@@ -61,19 +97,29 @@ def main(argv: list[str] | None = None) -> None:
     use_device(device)  # the Sort-of-CLEVR RN puts tensors on "cuda", the current device
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = ["| runner | arm | seconds per step | seconds per epoch | x baseline | paper (appendix G) |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| runner | arm | seconds per step | seconds per epoch | x baseline | GFLOPs per step | FLOPs x baseline "
+            "| peak memory (GB) | paper (appendix G) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for runner in args.only:
-        arms = BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data, args.batch_size)
+        arms = runner_arms(runner, args, device)
         seconds = alternating_medians({name: synchronised(arm.train_step, device) for name, arm in arms.items()},
-                                      args.repeats)
-        for name, value in seconds.items():
-            ratio = "1.00" if name == BASELINE else f"{value / seconds[BASELINE]:.2f}"
-            paper = "" if name == BASELINE else PAPER_OVERHEAD[runner]
-            rows.append(f"| {runner} | {name} | {value:.4f} | {value * arms[name].batches_per_epoch:.1f} | {ratio} | {paper} |")
-        print("\n".join(rows[-len(seconds):]), file=sys.stderr, flush=True)  # as each runner is done
-    print(f"\n{args.preset} preset, device {device}, {torch.get_num_threads()} threads, median of {args.repeats} "
-          f"rounds:\n\n" + "\n".join(rows))
+                                      args.repeats) if args.repeats > 0 else None
+        flops = {name: step_flops(arm.train_step) for name, arm in arms.items()}
+        memory = {name: step_peak_memory(arm.train_step, device) for name, arm in arms.items()}
+        for name, arm in arms.items():
+            baseline = name == BASELINE
+            timed = "| - | - | - |" if seconds is None else (
+                f"| {seconds[name]:.4f} | {seconds[name] * arm.batches_per_epoch:.1f} | "
+                f"{'1.00' if baseline else f'{seconds[name] / seconds[BASELINE]:.2f}'} |")
+            flop_ratio = "-" if not flops[BASELINE] else "1.00" if baseline else f"{flops[name] / flops[BASELINE]:.2f}"
+            paper = "" if baseline else PAPER_OVERHEAD[runner]
+            rows.append(f"| {runner} | {name} {timed} {flops[name] / 1e9:.4g} | {flop_ratio} | {memory[name]:.3f} "
+                        f"| {paper} |")
+        print("\n".join(rows[-len(arms):]), file=sys.stderr, flush=True)  # as each runner is done
+    timing = f"median of {args.repeats} rounds" if args.repeats > 0 else "not timed"
+    print(f"\n{args.preset} preset, device {device}, {torch.get_num_threads()} threads, {timing}; FLOPs counted "
+          "from the aten operations of one step, peak memory of one step above what was in use before it:\n\n"
+          + "\n".join(rows))
 
 
 if __name__ == "__main__":

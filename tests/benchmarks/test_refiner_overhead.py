@@ -15,7 +15,7 @@ def test_the_table_has_the_ratio_of_each_arm_to_the_baseline(capsys):
                            "--batch-size", "16"])
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| circles |")]
     assert [row[1] for row in rows] == ["baseline", "srn"]
-    (_, _, baseline, epoch, one, _), (_, _, srn, _, ratio, paper) = rows
+    (_, _, baseline, epoch, one, *_), (_, _, srn, _, ratio, _, _, _, paper) = rows
     assert one == "1.00" and paper == "+10% per epoch |"
     batches = 8000 // 16  # smoke: 8,000 images
     assert float(epoch) == pytest.approx(float(baseline) * batches, abs=ROUNDED * batches + 0.05)
@@ -30,13 +30,40 @@ def test_the_device_asked_for_is_current_before_the_arms_are_built(monkeypatch, 
     monkeypatch.setattr(torch.cuda, "set_device", lambda index: events.append(("current", index)))
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
 
-    def build(preset, device, data_dir, clutrr_source, batch_size):
+    def build(preset, device, data_dir, clutrr_source, batch_size, **options):
         events.append(("build", device))
         step = torch.zeros(())
         return {name: ArmSteps(torch.nn.Linear(1, 1), lambda: step, lambda: step, frozenset(), 1)
                 for name in ("baseline", "srn")}
 
     monkeypatch.setitem(refiner_overhead.BUILDERS, "circles", build)
+    monkeypatch.setattr(refiner_overhead, "step_peak_memory", lambda step, device: 0.0)  # no GPU here
     refiner_overhead.main(["--device", "cuda:1", "--repeats", "1", "--only", "circles"])
     assert events == [("current", 1), ("build", torch.device("cuda", 1))]
     assert "device cuda:1" in capsys.readouterr().out
+
+
+def test_every_kind_and_variant_with_its_flop_ratio_and_peak_memory(capsys):
+    """--kinds adds Slot Attention to the SRN arm of the preset; --variants adds the SRN with
+    backprop through the last step (Slot Attention has no such setting) and every refiner
+    at 0 steps, which computes less: fewer FLOPs than the same kind at its steps."""
+    refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "1", "--only", "circles",
+                           "--batch-size", "4", "--kinds", "slot-attention", "--variants", "last", "0 steps"])
+    rows = {row[1]: row for row in (line.split(" | ") for line in capsys.readouterr().out.splitlines()
+                                    if line.startswith("| circles |"))}
+    assert list(rows) == ["baseline", "srn", "slot-attention", "srn, last", "srn, 0 steps", "slot-attention, 0 steps"]
+    gflops = {name: float(row[5]) for name, row in rows.items()}  # 4 significant digits
+    for name, value in gflops.items():
+        assert float(rows[name][6]) == pytest.approx(value / gflops["baseline"], abs=0.005 + 1e-3 * value / gflops["baseline"])
+    assert gflops["srn, 0 steps"] < gflops["srn, last"] < gflops["srn"]
+    assert gflops["slot-attention, 0 steps"] < gflops["slot-attention"]
+    assert all(float(row[7]) >= 0 for row in rows.values())
+
+
+def test_without_repeats_nothing_is_timed_and_the_flops_are_still_counted(capsys):
+    refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "0", "--only", "circles",
+                           "--batch-size", "4"])
+    out = capsys.readouterr().out
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| circles |")]
+    assert [row[1:5] for row in rows] == [["baseline", "-", "-", "-"], ["srn", "-", "-", "-"]]
+    assert float(rows[1][5]) > float(rows[0][5]) > 0 and "not timed" in out
