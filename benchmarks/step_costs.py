@@ -11,6 +11,7 @@ what it computes.
 from typing import Callable
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
@@ -41,16 +42,11 @@ def step_flops(step: Callable[[], object]) -> int:
     return counting.flops
 
 
-def resident_kb(field: str) -> int:
-    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in kB (Linux)."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-
-
 def step_peak_memory(step: Callable[[], object], device: torch.device) -> float:
-    """GB of memory one call of ``step`` needs at its peak above what was in use before it:
-    on a GPU, torch's allocated memory (``max_memory_allocated``); on the CPU, the
-    process's resident memory (Linux: its peak is reset through /proc/self/clear_refs)."""
+    """GB of memory one call of ``step`` allocates at its peak, beyond what was allocated
+    before it: on a GPU, torch's allocated memory (``max_memory_allocated``); on the CPU,
+    the running sum of the allocations and frees torch's profiler records during the step
+    (its ``profile_memory``)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         before = torch.cuda.memory_allocated(device)
@@ -58,8 +54,12 @@ def step_peak_memory(step: Callable[[], object], device: torch.device) -> float:
         step()
         torch.cuda.synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - before) / GB
-    before = resident_kb("VmRSS")
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")  # the peak resident memory starts again from the current one
-    step()
-    return max(0, resident_kb("VmHWM") - before) * 1024 / GB
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiled:
+        step()
+    changes = sorted((event.start_ns(), event.nbytes()) for event in profiled.profiler.kineto_results.events()
+                     if event.name() == "[memory]")
+    allocated = peak = 0
+    for _, nbytes in changes:
+        allocated += nbytes
+        peak = max(peak, allocated)
+    return peak / GB

@@ -41,6 +41,7 @@ from benchmarks.arm_steps import BUILDERS  # noqa: E402
 from benchmarks.timing import step_cost  # noqa: E402
 from runners import circles, clutrr, clutrr_data, cswm, sort_of_clevr  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
+from runners.common.curves import at_steps  # noqa: E402
 from runners.common.cli import (DATA_DIR, LAUNCHERS, PRESETS, ArgumentParser, UsageError, main_guard, parse,  # noqa: E402
                                 positive_int)
 from runners.common.device import CHOICES as DEVICES, device_name, resolve_device  # noqa: E402
@@ -54,16 +55,21 @@ RUNNERS = {"cswm": cswm, "sort_of_clevr": sort_of_clevr, "clutrr": clutrr, "circ
 
 @dataclass(frozen=True)
 class Column:
-    """One compared arm: our ``arm``, read with ``suffix`` after each metric key (the 0-step
-    ablation's keys end in _zero_steps), and the ``paper_arm`` of the published table."""
+    """One compared arm: our ``arm``, its metrics read at ``refiner_steps`` of each run's
+    step-count curve when given (the 0-step ablation), and the ``paper_arm`` of the
+    published table."""
 
     arm: str
     paper_arm: str
-    suffix: str = ""
+    refiner_steps: int | None = None
 
     @property
     def name(self) -> str:
-        return self.arm + (" " + self.suffix.strip("_").replace("_", " ") if self.suffix else "")
+        return self.arm + ("" if self.refiner_steps is None else f" at {self.refiner_steps} steps")
+
+    def value(self, run: dict, key: str) -> float:
+        """The metric ``key`` of one run's metrics for this column."""
+        return run[key] if self.refiner_steps is None else at_steps(run["steps_curve"], self.refiner_steps)[key]
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ def parts(preset: str, clutrr_data: str) -> list[Part]:
              questions, BASELINE_SRN),
         Part("Sort-of-CLEVR, the SRN evaluated with 0 inner steps (section 3.1)", "sort_of_clevr", ("--srn",),
              lambda: paper_table("sort_of_clevr", "zero_step_ablation"), tuple(sort_of_clevr.QUESTION_TYPES[1:4]),
-             (Column("srn", "srn"), Column("srn", "srn, 0 steps at test", "_zero_steps"))),
+             (Column("srn", "srn"), Column("srn", "srn, 0 steps at test", refiner_steps=0))),
         Part("Sort-of-CLEVR, cluttered background (appendix D.4)", "sort_of_clevr", ("--srn", "--clutter"),
              lambda: paper_table("sort_of_clevr", "clutter"),
              (sort_of_clevr.QUESTION_TYPES[0], sort_of_clevr.QUESTION_TYPES[4]), BASELINE_SRN),
@@ -145,7 +151,7 @@ def part_report(part: Part, plan: dict, store: ResultStore, command: str, second
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metric in part.metrics:
         row = [metric.label]
-        values = {column: [run[metric.key + column.suffix] for run in runs[column]] for column in columns}
+        values = {column: [column.value(run, metric.key) for run in runs[column]] for column in columns}
         for column, arm_values in values.items():
             published = table.arms.get(column.paper_arm, {}).get(metric.key)
             if arm_values:

@@ -1,5 +1,6 @@
 """benchmarks/step_costs.py: FLOPs counted by hand for matrix products, through a double
 backward pass, and the peak memory of a step above what was in use before it."""
+import pytest
 import torch
 
 from benchmarks.step_costs import step_flops, step_peak_memory
@@ -28,7 +29,15 @@ def test_flops_are_counted_through_a_double_backward_pass():
 
 
 def test_the_peak_memory_is_what_the_step_held_at_most_above_before():
-    floats = 64 * 2 ** 20  # 0.25 GB of float32, freed before the step returns
-    peak = step_peak_memory(lambda: torch.ones(floats).sum(), torch.device("cpu"))
-    assert 0.24 < peak < 0.30
-    assert step_peak_memory(lambda: None, torch.device("cpu")) < 0.01
+    floats = 64 * 2 ** 20  # 0.25 GB of float32
+
+    def two_at_once():  # 0.5 GB at the peak, each freed before the step returns
+        first = torch.ones(floats)
+        second = first * 2
+        del first
+        return second.sum()
+
+    kept = torch.ones(floats)  # allocated before the step: not counted
+    assert step_peak_memory(lambda: torch.ones(floats).sum(), torch.device("cpu")) == pytest.approx(0.25, abs=1e-3)
+    assert step_peak_memory(two_at_once, torch.device("cpu")) == pytest.approx(0.5, abs=1e-3)
+    assert step_peak_memory(lambda: kept.add_(1), torch.device("cpu")) < 1e-3

@@ -79,7 +79,7 @@ def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path,
         assert title in report
     assert "| 1 circle: % decomposed |" in report and "| paper: srn | within 2 std |" in report
     assert "| Furthest |" in report and "95.9 ± 0.4 |" in report  # the paper's RN+SRN Furthest, Table 2
-    assert "p, srn vs baseline: ours / paper" in report and "ours: srn zero steps (n=1)" in report
+    assert "p, srn vs baseline: ours / paper" in report and "ours: srn at 0 steps (n=1)" in report
     assert "not comparable with the paper" in report and "python runners/circles.py --srn --preset smoke" in report
     capsys.readouterr()
     reproduce.main(argv)
