@@ -39,6 +39,22 @@ def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
     assert (tmp_path / "out" / "gpu_check.md").read_text() in printed
 
 
+@pytest.mark.parametrize("speedup, two_jobs", [(1.6, True), (0.27, False)])
+def test_two_jobs_per_gpu_are_forecast_only_where_two_at_once_were_faster(monkeypatch, speedup, two_jobs):
+    monkeypatch.setattr(gpu_check, "jobs_per_gpu", lambda cost, device: 4)  # memory holds four
+    result = {"cost": {"baseline": {"seconds_per_epoch": 10.0}, "srn": {"seconds_per_epoch": 30.0}},
+              "agreement": {"speedup_two_at_once": speedup}}
+    hours = gpu_check.forecast("circles", result, torch.device("cuda"), None)
+    [table] = hours["tables"].values()
+    assert table["one_job"] == pytest.approx(3 * 100 * (10 + 2 * 30) / 3600)
+    if two_jobs:
+        assert table["two_jobs_per_gpu"] == pytest.approx(table["one_job"] / speedup)
+        assert hours["total_two_jobs_per_gpu"] == pytest.approx(table["one_job"] / speedup)
+    else:  # two at once were slower: no forecast that runs them so
+        assert table["two_jobs_per_gpu"] is None and hours["total_two_jobs_per_gpu"] is None
+    assert hours["jobs_per_gpu_memory_allows"] == 4
+
+
 def circles_arms(**options) -> dict:
     return arm_steps.BUILDERS["circles"]("smoke", CPU, None, None, batch_size=4, **options)
 
