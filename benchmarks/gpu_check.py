@@ -326,10 +326,10 @@ def main(argv: list[str] | None = None) -> None:
         result = check_runner(runner, scale, device, folder, args.data_dir, args.clutrr_data)
         result["forecast_hours"] = forecast(runner, result, device, args.clutrr_data)
         report["runners"][runner] = result
-    report["seconds"] = time.perf_counter() - start
-    atomic_write_text(out / "gpu_check.json", json.dumps(report, indent=1) + "\n")
-    text = markdown(report)
-    atomic_write_text(out / "gpu_check.md", text)
+        report["seconds"] = time.perf_counter() - start
+        atomic_write_text(out / "gpu_check.json", json.dumps(report, indent=1) + "\n")  # after each runner: a
+        text = markdown(report)  # check stopped partway keeps the runners it finished
+        atomic_write_text(out / "gpu_check.md", text)
     print(text)
     print(f"saved {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
     failed = [runner for runner, result in report["runners"].items() if not agreed(result["agreement"])]

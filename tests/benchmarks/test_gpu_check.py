@@ -55,6 +55,27 @@ def test_two_jobs_per_gpu_are_forecast_only_where_two_at_once_were_faster(monkey
     assert hours["jobs_per_gpu_memory_allows"] == 4
 
 
+def test_a_check_stopped_partway_keeps_the_runners_it_finished(tmp_path, monkeypatch):
+    cost = {"seconds_per_step": 0.1, "seconds_per_epoch": 1.0, "x_baseline": 1.0, "paper_appendix_g": None,
+            "peak_memory_gb": None}
+    finished = {"cost": {"baseline": cost, "srn": cost},
+                "agreement": {"rerun_identical": True, "rerun_arm": "srn", "zero_steps_equal_baseline": {"srn": True},
+                              "launcher_local_equals_inline": True, "runs": 2, "speedup_two_at_once": 1.0,
+                              "nondeterministic_kernel_calls": 0}}
+
+    def check_runner(runner, *rest):
+        if runner == "circles":
+            return finished
+        raise KeyboardInterrupt  # stopped during the second runner
+
+    monkeypatch.setattr(gpu_check, "check_runner", check_runner)
+    with pytest.raises(KeyboardInterrupt):
+        gpu_check.main(["--tiny", "--device", "cpu", "--only", "circles", "sort_of_clevr", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert list(report["runners"]) == ["circles"] and report["runners"]["circles"]["cost"] == finished["cost"]
+    assert "| circles | srn |" in (tmp_path / "gpu_check.md").read_text()
+
+
 def circles_arms(**options) -> dict:
     return arm_steps.BUILDERS["circles"]("smoke", CPU, None, None, batch_size=4, **options)
 
