@@ -73,7 +73,8 @@ class StepCounter(nn.Module):
     (``training_step``, in the state_dict; loading a state_dict resumes the count).
 
     ``watch(parameter)``: every step of a torch optimizer that updates ``parameter`` (one of
-    the refiner's) counts one training step; with no schedule nothing is counted.
+    the refiner's) counts one training step; with no schedule nothing is counted, and a
+    state_dict without the count loads.
     """
 
     def __init__(self, steps: int, schedule: list[list[int]] | None):
@@ -108,6 +109,16 @@ class StepCounter(nn.Module):
 
     def _reread(self) -> None:
         self._count = int(self.training_step)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict, strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+        """As nn.Module's, but a state_dict without the count (a model saved before refiners
+        had step counters) loads into a counter without a schedule, whose count is unused."""
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        key = f"{prefix}training_step"
+        if self.schedule is None and key in missing_keys:
+            missing_keys.remove(key)
 
     def extra_repr(self) -> str:
         return f"steps={self.full_steps}, schedule={self.schedule}"

@@ -19,12 +19,13 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import argparse
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 from adapters.cswm import ADAPTER
 from patches import vendor
 from runners import cswm_data
+from runners.common.compare import compare_report, save_compare_report
 from runners.common.curves import curve_table, save_curves, save_steps_curves
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
@@ -35,7 +36,7 @@ from runners.common.settings import frozen, with_overrides
 from srn.settings import Count
 from runners.common.stats import Metric, comparison_table
 from runners.cswm_plots import plot_ranking
-from runners.cswm_train import PREDICTION_STEPS, TrainSettings, train_and_evaluate
+from runners.cswm_train import PREDICTION_STEPS, TrainSettings, refiner_steps_curve, train_and_evaluate
 
 RUNNER = "cswm"
 GAME_NAMES = {"pong": "Pong", "space": "Space Invaders"}
@@ -61,6 +62,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true",
                         help="stream train.py's and eval.py's output to the console (it is always in each run's "
                              "log.txt and eval.txt)")
+    parser.add_argument("--compare", action="store_true",
+                        help="write compare.md: every arm the results folder holds (the runs of several commands "
+                             "with this --out, e.g. --srn, --srn --backprop last, --slot-attention) in one table "
+                             "with the baseline, then exit; runs nothing")
     add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
     return parse(parser, argv)
 
@@ -163,19 +168,34 @@ def main(argv: list[str] | None = None) -> None:
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), arms, settings)
         return
+    if args.compare:
+        compare(folder, settings, invocation, arms[BASELINE])
+        return
     store = ResultStore(folder)
     print(describe(settings, invocation))
+
+    def checkpoint_of(name: str, seed: int) -> Path:
+        return store.directory / "checkpoints" / f"{name}-{settings_key(arms[name])}-seed{seed}"
+
+    uncurved = [(name, seed) for name in invocation.refiners for seed in invocation.seeds
+                if "steps_curve" not in (store.get(name, arms[name], seed) or {"steps_curve": "not run yet"})
+                and (checkpoint_of(name, seed) / "model.pt").exists()]
     datasets = {}
-    if any(store.get(name, arm, seed) is None for name, arm in arms.items() for seed in invocation.seeds):
+    if uncurved or any(store.get(name, arm, seed) is None for name, arm in arms.items() for seed in invocation.seeds):
         datasets = {split: cswm_data.ensure_dataset(upstream, args.data_dir, settings.env, split, episodes)
                     for split, episodes in (("train", settings.train_episodes), ("eval", settings.eval_episodes))}
+    for name, seed in uncurved:  # runs saved before step-count curves were kept: measured on their checkpoint
+        print(f"{name}, seed {seed}: measuring its step-count curve on its saved model")
+        store.amend(name, arms[name], seed, {"steps_curve": refiner_steps_curve(
+            upstream, datasets["eval"], checkpoint_of(name, seed), replace(invocation.refiners[name], seed=seed),
+            invocation.device, args.verbose)})
 
     def arm(name: str) -> Arm:
         def run(seed: int) -> dict:
-            checkpoint = store.directory / "checkpoints" / f"{name}-{settings_key(arms[name])}-seed{seed}"
+            checkpoint = checkpoint_of(name, seed)
             refiner = invocation.refiners.get(name)
             return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, settings.train, seed,
-                                      None if refiner is None else dataclasses.replace(refiner, seed=seed),
+                                      None if refiner is None else replace(refiner, seed=seed),
                                       invocation.device, echo=args.verbose, eval_every=settings.eval_every)
         return Arm(arms[name], run)
 
@@ -200,6 +220,18 @@ def main(argv: list[str] | None = None) -> None:
     plot_ranking(labelled, store.directory / "results.png", plot_title(settings, invocation), chance_levels(samples))
     print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'}, "
           f"{store.directory / 'curves.png'}, {store.directory / 'tensorboard'} and {store.path}")
+
+
+def compare(folder: Path, settings: Settings, invocation: Invocation, baseline: dict) -> None:
+    """Write compare.md (``runners.common.compare``): every arm of ``folder``'s
+    results.json beside the baseline of these settings."""
+    store = ResultStore(folder, create=False)
+    if not store.runs:
+        raise UsageError(f"{store.path} holds no runs: run the arms first (same --env, --k, --preset and --out)")
+    report = compare_report(store, baseline, [*RANKING_METRICS, SPREAD_METRIC], STEPS_CURVE_METRICS,
+                            plot_title(settings, invocation))
+    print(report)
+    print(f"saved {save_compare_report(store, report)}")
 
 
 def what_this_is(settings: Settings, invocation: Invocation) -> str:

@@ -207,13 +207,20 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
     del trained
     metrics.update(ranking(upstream, eval_set, checkpoint, refiner, device, echo))
     if refiner is not None:
-        metrics["steps_curve"] = steps_curve(
-            lambda count: ranking(upstream, eval_set, checkpoint, replace(refiner, steps=count, schedule=None), device,
-                                  echo, desc=f"refiner at {count} steps", prediction_steps=(1,)),
-            refiner.steps)
+        metrics["steps_curve"] = refiner_steps_curve(upstream, eval_set, checkpoint, refiner, device, echo)
     metrics["curve"] = [{"epoch": epoch, "train_loss": loss, **evaluated_at.get(epoch, {})}
                         for epoch, loss in sorted(losses.items())]
     return metrics
+
+
+def refiner_steps_curve(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: KindSettings,
+                        device: torch.device = torch.device("cpu"), echo: bool = False) -> list[dict]:
+    """The step-count curve of the model in the folder ``checkpoint``: eval.py's 1-step
+    H@1 and MRR with its refiner at 0, 1, r/2 and r steps and no schedule
+    (``runners.common.curves.steps_curve``)."""
+    return steps_curve(lambda count: ranking(upstream, eval_set, checkpoint, replace(refiner, steps=count, schedule=None),
+                                             device, echo, desc=f"refiner at {count} steps", prediction_steps=(1,)),
+                       refiner.steps)
 
 
 def snapshot_ranking(model: nn.Module, upstream: vendor.Upstream, eval_set: Path, checkpoint: Path,

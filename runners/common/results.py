@@ -79,9 +79,13 @@ class ResultStore:
         self.runs = self._load()
         return self
 
+    def record(self, arm: str, settings: dict, seed: int) -> dict | None:
+        """The whole record of a finished run (its metrics, seconds, environment, curve, ...), or None."""
+        return self.runs.get(self._key(arm, settings, seed))
+
     def get(self, arm: str, settings: dict, seed: int) -> dict | None:
         """The metrics of a finished run, or None."""
-        run = self.runs.get(self._key(arm, settings, seed))
+        run = self.record(arm, settings, seed)
         return None if run is None else run["metrics"]
 
     def put(self, arm: str, settings: dict, seed: int, metrics: dict, seconds: float,
@@ -103,8 +107,21 @@ class ResultStore:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with self._locked():
-            self.runs = {**self._load(), self._key(arm, settings, seed): run}
-            atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
+            self._save({**self._load(), self._key(arm, settings, seed): run})
+
+    def amend(self, arm: str, settings: dict, seed: int, metrics: dict) -> None:
+        """Add ``metrics`` to those of a finished run (what was measured on it after it was
+        saved, e.g. a step-count curve) and save results.json at once, with the runs other
+        processes saved meanwhile."""
+        key = self._key(arm, settings, seed)
+        with self._locked():
+            runs = self._load()
+            self._save({**runs, key: {**runs[key], "metrics": {**runs[key]["metrics"], **metrics}}})
+
+    def _save(self, runs: dict) -> None:
+        """Replace results.json with ``runs`` (holding the lock)."""
+        self.runs = runs
+        atomic_write_text(self.path, json.dumps({"format": FORMAT, "runs": self.runs}, indent=1, sort_keys=True) + "\n")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -141,16 +158,21 @@ class ResultStore:
         seed order, for one table: UsageError if they were made under different
         environments (threads, device and its model, determinism settings, torch version), whose numbers
         are not comparable."""
-        keys = [self._key(arm, settings, seed) for arm, settings in arms.items() for seed in seeds]
+        return self.named_table({arm: (arm, settings) for arm, settings in arms.items()}, seeds)
+
+    def named_table(self, arms: Mapping[str, tuple[str, dict]], seeds: range) -> dict[str, list[dict]]:
+        """``table`` of arms under names of their own (name -> (arm, settings)): several
+        identities of one arm side by side."""
+        keys = [self._key(arm, settings, seed) for arm, settings in arms.values() for seed in seeds]
         environments = {json.dumps(self.runs[key].get("environment"), sort_keys=True) for key in keys if key in self.runs}
         if len(environments) > 1:
             raise UsageError(f"{self.path} mixes runs made under different environments ("
                              f"{' / '.join(sorted(environments))}): their numbers are not comparable; "
                              "keep them apart with another --out")
-        return {arm: self.finished(arm, settings, seeds) for arm, settings in arms.items()}
+        return {name: self.finished(arm, settings, seeds) for name, (arm, settings) in arms.items()}
 
-    def write_markdown(self, text: str) -> Path:
-        """Save the experiment's tables as results.md."""
-        path = self.directory / "results.md"
+    def write_markdown(self, text: str, name: str = "results.md") -> Path:
+        """Save the experiment's tables as results.md (or another ``name`` in the folder)."""
+        path = self.directory / name
         atomic_write_text(path, text)
         return path

@@ -144,3 +144,17 @@ def test_without_a_schedule_the_refiners_own_steps_stand_and_nothing_is_counted(
         assert len(refiner.inner_losses) == 2
     call(refiner, "srn")
     assert len(refiner.inner_losses) == 1 and int(refiner.step_counter.training_step) == 0
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_a_model_saved_before_step_counters_loads_without_a_schedule_but_not_with_one(name):
+    """Checkpoints written before refiners counted training steps have no count: a refiner
+    without a schedule does not use it; one with a schedule would resume at a wrong step."""
+    state = build(name, steps=3).state_dict()
+    old = {key: value for key, value in state.items() if not key.endswith("step_counter.training_step")}
+    assert len(old) == len(state) - 1
+    plain = build(name, steps=3)
+    plain.load_state_dict(old)
+    assert all(torch.equal(plain.state_dict()[key], value) for key, value in old.items())
+    with pytest.raises(RuntimeError, match="Missing key.*step_counter.training_step"):
+        build(name, steps=3, schedule=[[2, 1]]).load_state_dict(old)

@@ -4,6 +4,7 @@ data_gen/env.py; regression tests of the patched upstream."""
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 
@@ -187,6 +188,56 @@ def test_upstream_output_goes_to_each_runs_log_files_not_the_console(experiment,
     assert "Epoch:" not in quiet.out and "Epoch:" not in quiet.err and "MRR:" not in quiet.err
     runner.main([*argv, "--inner-lr", "0.01", "--verbose"])
     assert "====> Epoch: 2" in capsys.readouterr().err
+
+
+@pytest.fixture
+def experiment_copy(experiment, tmp_path):
+    """A copy of the experiment's folder as its two commands left it (the runs other tests
+    add to it are left out)."""
+    folder, _, (_, runs) = experiment
+    copy = tmp_path / folder.name
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("curve", "tensorboard", "jobs"))
+    (copy / "results.json").write_text(json.dumps({"format": 1, "runs": runs}))
+    return copy
+
+
+def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(experiment_copy, data_dir, tiny_presets,
+                                                                             capsys):
+    """Runs saved before the step-count curve (and models saved before refiners counted
+    training steps) get the curve on the next command, measured on their checkpoint."""
+    results = experiment_copy / "results.json"
+    content = json.loads(results.read_text())
+    [(key, run)] = [(key, run) for key, run in content["runs"].items() if run["arm"] == "srn" and run["seed"] == 0]
+    measured = run["metrics"].pop("steps_curve")
+    results.write_text(json.dumps(content))
+    [checkpoint] = (experiment_copy / "checkpoints").glob("srn-*-seed0")
+    model = torch.load(checkpoint / "model.pt")
+    torch.save({name: value for name, value in model.items() if not name.endswith("training_step")},
+               checkpoint / "model.pt")
+    output = run_main(capsys, tiny_presets, [*TINY_RUN, "--srn", "--data-dir", str(data_dir),
+                                             "--out", str(experiment_copy.parent)])
+    assert "srn, seed 0: measuring its step-count curve on its saved model" in output and "seed 1: measuring" not in output
+    assert json.loads(results.read_text())["runs"][key]["metrics"]["steps_curve"] == measured
+    assert "reusing 4 finished run(s)" in output
+
+
+def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy, data_dir, tiny_presets, capsys):
+    out = ["--data-dir", str(data_dir), "--out", str(experiment_copy.parent)]
+    results = run_main(capsys, tiny_presets, [*TINY_RUN, "--srn", "--backprop", "last", "--seeds", "1", *out])
+    report = run_main(capsys, tiny_presets, [*TINY_RUN, "--compare", *out])
+    assert (experiment_copy / "compare.md").read_text().strip() in report
+    assert '- SRN, backprop last: {"backprop": "last",' in report
+    rows = {line.split(" | ")[0]: line for line in report.splitlines() if line.startswith("| ")}
+    assert list(rows)[1:5] == ["| baseline (n=2)", "| SRN (n=2)", "| SRN, backprop last (n=1)", "| p, SRN vs baseline"]
+    last_row = next(line for line in results.splitlines() if line.startswith("| SRN (n=1) |"))
+    assert rows["| SRN, backprop last (n=1)"].startswith(last_row.replace("SRN (n=1)", "SRN, backprop last (n=1)"))
+    assert "1 step H@1, SRN, backprop last" in report[report.index("## Refinement steps at evaluation"):]
+    assert (experiment_copy / "compare_steps_curve.png").stat().st_size > 0
+
+
+def test_compare_without_runs_is_one_line_and_exit_2(tiny_presets, tmp_path, capsys):
+    code, error = exit_of(capsys, tiny_presets, [*TINY_RUN, "--compare", "--out", str(tmp_path)])
+    assert code == 2 and "holds no runs: run the arms first" in error
 
 
 def test_vendor_tree_untouched_after_a_run(experiment, upstream):

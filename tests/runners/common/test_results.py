@@ -116,3 +116,27 @@ def test_a_table_never_mixes_runs_of_different_environments(tmp_path):
     with pytest.raises(UsageError, match="mixes runs made under different environments .*threads.: 1.* / .*threads.: 2"):
         store.table({"baseline": {"k": 1}, "srn": {"k": 2}}, range(2))
     assert store.table({"srn": {"k": 2}}, range(1)) == {"srn": [{"acc": 0.6}]}  # seed 1 is not in this table
+
+
+def test_amend_adds_to_a_finished_runs_metrics_and_keeps_every_other_run(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put("srn", SETTINGS, 0, {"acc": 0.5}, seconds=3.0, curve=[{"epoch": 1}])
+    other_writer = ResultStore(tmp_path)
+    other_writer.put("baseline", SETTINGS, 0, {"acc": 0.4}, seconds=1.0)
+    store.amend("srn", SETTINGS, 0, {"steps_curve": [{"refiner_steps": 0, "acc": 0.1}]})
+    resumed = ResultStore(tmp_path)
+    assert resumed.get("srn", SETTINGS, 0) == {"acc": 0.5, "steps_curve": [{"refiner_steps": 0, "acc": 0.1}]}
+    assert resumed.record("srn", SETTINGS, 0)["seconds"] == 3.0 and resumed.curve("srn", SETTINGS, 0) == [{"epoch": 1}]
+    assert resumed.get("baseline", SETTINGS, 0) == {"acc": 0.4}
+
+
+def test_a_named_table_holds_two_identities_of_one_arm_and_refuses_mixed_environments(tmp_path):
+    store = ResultStore(tmp_path)
+    one = {"threads": 2, "device": "CPU", "deterministic": True, "torch": "2.13.0"}
+    store.put("srn", {"r": 1}, 0, {"acc": 0.5}, 1.0, environment=one)
+    store.put("srn", {"r": 2}, 0, {"acc": 0.6}, 1.0, environment=one)
+    arms = {"srn, r 1": ("srn", {"r": 1}), "srn, r 2": ("srn", {"r": 2})}
+    assert store.named_table(arms, range(1)) == {"srn, r 1": [{"acc": 0.5}], "srn, r 2": [{"acc": 0.6}]}
+    store.put("srn", {"r": 2}, 1, {"acc": 0.7}, 1.0, environment={**one, "threads": 1})
+    with pytest.raises(UsageError, match="mixes runs made under different environments"):
+        store.named_table(arms, range(2))
