@@ -12,7 +12,8 @@ other settings is a different run, and an arm shared by two commands (the baseli
 ``cswm.py`` with and without ``--srn``) is trained once. Each run keeps the environment it
 was made in (threads, device with the GPU's or CPU's model, determinism settings, torch version), and its learning
 curve (``curve``: one dict per epoch, ``{"epoch": e, "train_loss": ..., ...}``); a table
-never mixes runs of different environments (``ResultStore.table``).
+never mixes runs of different environments (``ResultStore.table``; a run saved before
+environments named the CPU's model is taken as made on the CPU the others name).
 """
 import contextlib
 import fcntl
@@ -45,6 +46,31 @@ def settings_key(settings: dict) -> str:
     """A short fingerprint of a run's settings (order of keys does not matter)."""
     canonical = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+UNNAMED_CPU = "CPU"  # a run's device before environments named the CPU's model
+
+
+def comparable_environments(environments: list[dict | None], path: Path) -> None:
+    """UsageError unless the runs of one table were made under one environment. A run
+    saved before environments named the CPU's model (device "CPU") counts as made on the
+    one CPU the other runs name, when everything else agrees: that model is printed as
+    taken for it."""
+    described = {json.dumps(environment, sort_keys=True) for environment in environments}
+    named = {text for text in described if json.loads(text) is None or json.loads(text).get("device") != UNNAMED_CPU}
+
+    def unnamed(text: str) -> str:
+        environment = json.loads(text)
+        if environment and environment.get("device", "").startswith(f"{UNNAMED_CPU}: "):
+            environment = {**environment, "device": UNNAMED_CPU}
+        return json.dumps(environment, sort_keys=True)
+
+    if len(described) > 1 and not (len(named) == 1 and len({unnamed(text) for text in described}) == 1):
+        raise UsageError(f"{path} mixes runs made under different environments ({' / '.join(sorted(described))}): "
+                         "their numbers are not comparable; keep them apart with another --out")
+    if len(described) > 1:
+        print(f"runs saved before their environment named the CPU (device \"{UNNAMED_CPU}\") are taken as made on "
+              f"the {json.loads(next(iter(named)))['device']} of the other runs")
 
 
 class ResultStore:
@@ -164,11 +190,7 @@ class ResultStore:
         """``table`` of arms under names of their own (name -> (arm, settings)): several
         identities of one arm side by side."""
         keys = [self._key(arm, settings, seed) for arm, settings in arms.values() for seed in seeds]
-        environments = {json.dumps(self.runs[key].get("environment"), sort_keys=True) for key in keys if key in self.runs}
-        if len(environments) > 1:
-            raise UsageError(f"{self.path} mixes runs made under different environments ("
-                             f"{' / '.join(sorted(environments))}): their numbers are not comparable; "
-                             "keep them apart with another --out")
+        comparable_environments([self.runs[key].get("environment") for key in keys if key in self.runs], self.path)
         return {name: self.finished(arm, settings, seeds) for name, (arm, settings) in arms.items()}
 
     def write_markdown(self, text: str, name: str = "results.md") -> Path:

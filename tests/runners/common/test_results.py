@@ -140,3 +140,19 @@ def test_a_named_table_holds_two_identities_of_one_arm_and_refuses_mixed_environ
     store.put("srn", {"r": 2}, 1, {"acc": 0.7}, 1.0, environment={**one, "threads": 1})
     with pytest.raises(UsageError, match="mixes runs made under different environments"):
         store.named_table(arms, range(2))
+
+
+def test_runs_saved_before_the_cpu_model_was_recorded_count_as_made_on_the_one_cpu_the_others_name(tmp_path, capsys):
+    store = ResultStore(tmp_path)
+    unnamed = {"threads": 2, "device": "CPU", "deterministic": True, "torch": "2.13.0"}
+    store.put("baseline", {"k": 1}, 0, {"acc": 0.5}, 1.0, environment=unnamed)
+    store.put("srn", {"k": 2}, 0, {"acc": 0.6}, 1.0, environment={**unnamed, "device": "CPU: AMD EPYC (AVX2)"})
+    arms = {"baseline": {"k": 1}, "srn": {"k": 2}}
+    assert store.table(arms, range(1)) == {"baseline": [{"acc": 0.5}], "srn": [{"acc": 0.6}]}
+    assert 'device "CPU") are taken as made on the CPU: AMD EPYC (AVX2) of the other runs' in capsys.readouterr().out
+    store.put("srn", {"k": 2}, 1, {"acc": 0.7}, 1.0, environment={**unnamed, "device": "CPU: Intel Xeon (AVX512)"})
+    with pytest.raises(UsageError, match="mixes runs made under different environments"):
+        store.table(arms, range(2))  # two CPUs named: the unnamed one could be either
+    store.put("srn", {"k": 2}, 1, {"acc": 0.7}, 1.0, environment={**unnamed, "threads": 1, "device": "CPU: AMD EPYC (AVX2)"})
+    with pytest.raises(UsageError, match="mixes runs made under different environments"):
+        store.table(arms, range(2))  # another thread count is another environment, CPU named or not
