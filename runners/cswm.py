@@ -9,7 +9,9 @@ without SRN (the baseline arm) and, with --srn, with SRN (same data, same seeds)
 ranks predicted states with the upstream's eval.py at 1, 5 and 10 prediction steps. The
 table has the layout of the paper's Table 3: hits at rank 1 (H@1) and mean reciprocal rank
 (MRR) in %, mean ± std over seeds, and Welch's t-test p-value per column. Finished runs
-are kept in results.json: a baseline trained by an earlier command is reused.
+are kept in results.json: a baseline trained by an earlier command is reused, and
+``--compare`` lays every refiner variant that commands with the same --out trained
+(``--srn``, ``--srn --backprop last``, ``--slot-attention``, ...) beside it in compare.md.
 """
 import sys
 from pathlib import Path
