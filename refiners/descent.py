@@ -29,3 +29,10 @@ class DescentSettings(KindSettings):
     embedding: Count | None = described("the width of z (default: the upstream's)", None)
     pieces: Count = described("FSPool's pieces", 20)
     seed: Index | None = None
+
+    def summary(self) -> str:
+        """"r=10, inner lr 0.05" (with the momentum, the backprop and the schedule where
+        they are not plain SGD through every step)."""
+        extra = (f", momentum {self.momentum:g}" if self.momentum else "") + (
+            f", backprop {self.backprop}" if self.backprop != "unroll" else "")
+        return self.with_schedule(f"r={self.steps}, inner lr {self.inner_lr:g}{extra}")

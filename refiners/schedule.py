@@ -57,6 +57,11 @@ class IncreasingSchedule:
 Schedule = Annotated[list, IncreasingSchedule()]
 
 
+def schedule_text(schedule: list[list[int]]) -> str:
+    """[[0, 10], [2000, 0]] -> "0:10,2000:0", the text ``IncreasingSchedule.parse`` reads."""
+    return ",".join(f"{start}:{steps}" for start, steps in schedule)
+
+
 def steps_at(schedule: list[list[int]] | None, training_step: int, steps: int) -> int:
     """The step count at ``training_step``: that of the last schedule entry at or before it,
     else ``steps`` (also with no schedule)."""

@@ -5,6 +5,7 @@ of each field (``described``)."""
 from dataclasses import field
 from typing import Any
 
+from refiners.schedule import schedule_text
 from srn.settings import Checked
 
 SCHEDULE_HELP = ("the step count along training, TRAINING_STEP:STEPS,... (e.g. 0:10,2000:5,4000:0): from each "
@@ -21,6 +22,15 @@ class KindSettings(Checked):
     """Base of every kind's frozen settings dataclass (fields: ``kind`` first; ``steps``
     and ``schedule`` (``Schedule | None``, help ``SCHEDULE_HELP``) and the kind's own;
     ``embedding`` if it uses z, and ``seed``)."""
+
+    def summary(self) -> str:
+        """The settings a report's first line names: "3 steps" (a kind with more to say
+        adds it), with the schedule where there is one."""
+        return self.with_schedule(f"{self.steps} steps")
+
+    def with_schedule(self, text: str) -> str:
+        """``text``, then ", schedule 0:10,2000:0" where the refiner has a schedule."""
+        return text if self.schedule is None else f"{text}, schedule {schedule_text(self.schedule)}"
 
     def embedding_or(self, width: int) -> int:
         """The width of z: ``embedding``, or the upstream's ``width`` when it is None or the

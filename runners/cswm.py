@@ -157,7 +157,7 @@ def describe(settings: Settings, invocation: Invocation) -> str:
             f"lr {settings.learning_rate:g}, encoder {settings.encoder}, embedding {settings.embedding_dim}, "
             f"hidden {settings.hidden_dim}; device {invocation.device}")
     for kind, refiner in invocation.refiners.items():
-        line += f"; {arm_label(kind)}: r={refiner.steps}, inner lr {refiner.inner_lr:g}"
+        line += f"; {arm_label(kind)}: {refiner.summary()}"
     return line
 
 

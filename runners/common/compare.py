@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from refiners.registry import KINDS
+from refiners.schedule import schedule_text
 from runners.common.curves import save_steps_curves
 from runners.common.invocation import BASELINE, arm_label
 from runners.common.results import ResultStore, settings_key
@@ -31,7 +32,7 @@ def as_stored(settings: dict) -> dict:
 def setting_text(value: Any) -> str:
     """A setting as its flag takes it: a schedule [[0, 10], [2000, 0]] -> "0:10,2000:0"."""
     if isinstance(value, list) and all(isinstance(pair, list) and len(pair) == 2 for pair in value):
-        return ",".join(f"{start}:{steps}" for start, steps in value)
+        return schedule_text(value)
     return "none" if value is None else str(value)
 
 

@@ -61,3 +61,11 @@ def test_every_setting_of_every_kind_has_a_flag_with_help(name):
     for setting in kind.setting_names():
         flag = "--" + setting.replace("_", "-")
         assert flag in flags and name in flags[flag].help, setting
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_every_kinds_summary_names_its_steps_and_its_schedule(name):
+    """A report's first line names each refiner arm's settings (``summary``) for every kind."""
+    plain, scheduled = settings_of(name, steps=4), settings_of(name, steps=4, schedule=[[0, 4], [100, 0]])
+    assert "4" in plain.summary() and "schedule" not in plain.summary()
+    assert scheduled.summary() == f"{plain.summary()}, schedule 0:4,100:0"

@@ -265,3 +265,13 @@ def test_corrupt_cache_exits_2_in_one_line(tmp_path):
                     "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 2 and "is corrupt" in result.stderr and str(cache) in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_slot_attention_runs_end_to_end(tmp_path, tiny_config, capsys):
+    runner.main(["--slot-attention", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
+                 "--seeds", "1", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
+    directory = tmp_path / "out" / "smoke-32images-1epochs"
+    runs = json.loads((directory / "results.json").read_text())["runs"]
+    [slots] = [run for run in runs.values() if run["arm"] == "slot-attention"]
+    assert [entry["refiner_steps"] for entry in slots["metrics"]["steps_curve"]] == [0, 1, 3]  # T = 3
+    assert "Slot Attention" in (directory / "results.md").read_text()

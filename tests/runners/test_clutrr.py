@@ -58,12 +58,12 @@ def dry_run(argv: list[str], capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
-    result = run_cli("--srn", "--grn", *tiny, "--out", str(tmp_path))
+def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
+    result = run_cli("--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     folder = tmp_path / FOLDER
     runs = json.loads((folder / "results.json").read_text())["runs"]
-    assert sorted(run["arm"] for run in runs.values()) == ["baseline", "grn", "srn"]
+    assert sorted(run["arm"] for run in runs.values()) == ["baseline", "grn", "slot-attention", "srn"]
     for run in runs.values():
         metrics = run["metrics"]
         assert set(metrics) >= {f"acc_k{k}" for k in range(2, 11)} | {"best_234", "best_epoch"}
@@ -90,14 +90,15 @@ def test_all_three_arms_end_to_end_then_resume(tiny, tmp_path, capsys):
     table = (folder / "results.md").read_text()
     assert "## Refinement steps at evaluation" in table and (folder / "steps_curve.png").stat().st_size > 0
     assert "| RN (n=1) |" in table and "| p, RN + GRN vs RN |" in table and "k=10" in table
+    assert "| p, RN + Slot Attention vs RN |" in table
     assert "(NeurIPS 2020 paper, 5 trials): not comparable: " in table and "epochs 1 (paper: 51)" in table
     assert table.split("\n# ")[0] in result.stdout
     assert (folder / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG" and (folder / "curves.png").stat().st_size > 0
     assert vendor.changes(vendor.checkout(NAME)) == []
-    again = run_cli("--srn", "--grn", *tiny, "--out", str(tmp_path))
-    assert again.returncode == 0 and "reusing 3 finished run(s)" in again.stdout
+    again = run_cli("--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path))
+    assert again.returncode == 0 and "reusing 4 finished run(s)" in again.stdout
     assert json.loads((folder / "results.json").read_text())["runs"] == runs
-    plan = dry_run(["--srn", "--grn", *tiny, "--out", str(tmp_path)], capsys)
+    plan = dry_run(["--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path)], capsys)
     assert plan["to_run"] == 0 and all(run["done"] for run in plan["runs"])
 
 
@@ -232,3 +233,4 @@ def test_script_fixes_the_hash_seed(tmp_path):
     fixed = subprocess.run([sys.executable, "-c", "print(0, hash('CLUTRR'))"], capture_output=True, text=True,
                            env={**environment, "PYTHONHASHSEED": "0"}, timeout=60)
     assert seen.returncode == 0 and seen.stdout == fixed.stdout
+

@@ -16,6 +16,7 @@ import yaml
 from patches.vendor import PROJECT_ROOT
 from patches import cswm as cswm_patches
 from patches import vendor
+from refiners.registry import KINDS
 from runners import cswm as runner
 from runners import cswm_data, cswm_train
 from runners.common.cli import main_guard
@@ -233,6 +234,20 @@ def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy,
     assert rows["| SRN, backprop last (n=1)"].startswith(last_row.replace("SRN (n=1)", "SRN, backprop last (n=1)"))
     assert "1 step H@1, SRN, backprop last" in report[report.index("## Refinement steps at evaluation"):]
     assert (experiment_copy / "compare_steps_curve.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "srn" and not KINDS[kind].refines_edges])
+def test_every_other_kind_the_adapter_takes_runs_end_to_end(kind, experiment_copy, data_dir, tiny_presets, capsys):
+    """The SRN runs in the experiment above; every other kind C-SWM can take, here (one seed)."""
+    output = run_main(capsys, tiny_presets, [*TINY_RUN, KINDS[kind].flag, "--seeds", "1", "--data-dir", str(data_dir),
+                                             "--out", str(experiment_copy.parent)])
+    label = KINDS[kind].label
+    assert f"; {label}: {KINDS[kind].settings(kind).summary()}" in output
+    assert f"| {label} (n=1) |" in output and f"| p, {label} vs baseline |" in output
+    [run] = [run for run in json.loads((experiment_copy / "results.json").read_text())["runs"].values()
+             if run["arm"] == kind]
+    steps = run["settings"]["refiner"]["steps"]
+    assert [entry["refiner_steps"] for entry in run["metrics"]["steps_curve"]] == sorted({0, 1, steps // 2, steps})
 
 
 def test_compare_without_runs_is_one_line_and_exit_2(tiny_presets, tmp_path, capsys):

@@ -169,3 +169,12 @@ def test_the_script_answers_bad_input_with_exit_2():
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("error: argument --epochs") and result.stderr.count("\n") == 1
+
+
+def test_slot_attention_runs_end_to_end(tmp_path, config, capsys):
+    run(["--slot-attention", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")], config)
+    folder = tmp_path / "out" / "images2-epochs1"
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    [slots] = [run_ for run_ in runs.values() if run_["arm"] == "slot-attention"]
+    assert [entry["refiner_steps"] for entry in slots["metrics"]["steps_curve"]] == [0, 1, 3]  # T = 3
+    assert "p, RN + Slot Attention vs RN" in (folder / "results.md").read_text()
