@@ -211,7 +211,7 @@ def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(exp
     [(key, run)] = [(key, run) for key, run in content["runs"].items() if run["arm"] == "srn" and run["seed"] == 0]
     measured = run["metrics"].pop("steps_curve")
     results.write_text(json.dumps(content))
-    [checkpoint] = (experiment_copy / "checkpoints").glob("srn-*-seed0")
+    checkpoint = experiment_copy / "checkpoints" / f"srn-{runner.settings_key(run['settings'])}-seed0"
     model = torch.load(checkpoint / "model.pt")
     torch.save({name: value for name, value in model.items() if not name.endswith("training_step")},
                checkpoint / "model.pt")
