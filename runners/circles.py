@@ -31,6 +31,7 @@ from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
+from runners.common.compare import compare  # noqa: E402
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.device import device_here  # noqa: E402
 from runners.common.curves import save_curves, save_steps_curves, steps_curve  # noqa: E402
@@ -150,7 +151,7 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: KindSetting
             def at_steps(count: int) -> dict:
                 with fixed_steps(model, count):
                     return evaluate(model, test_data, settings.batch_size)
-            metrics["steps_curve"] = steps_curve(at_steps, seeded.steps)
+            metrics["steps_curve"] = steps_curve(at_steps, seeded.steps, dict(metrics) if seeded.schedule is None else None)
         if seed == 0:
             path = checkpoint_path(directory, name, identity)
             path.parent.mkdir(exist_ok=True)
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     directory = args.out / f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs"
     if args.dry_run:
         print_plan(invocation, ResultStore(directory, create=False), identities, settings)
+        return
+    if args.compare:
+        compare(directory, identities[BASELINE], METRICS, METRICS, f"Circles, preset {invocation.preset}")
         return
 
     scale = f"preset {invocation.preset}: {settings.scale}"

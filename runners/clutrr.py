@@ -38,6 +38,7 @@ from runners import clutrr_data, clutrr_plots
 from runners.common.curves import save_curves, save_steps_curves
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
+from runners.common.compare import compare
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
@@ -191,12 +192,19 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.padding_ablation and args.grn:
         raise UsageError("--padding-ablation trains SRN arms only: drop --grn")
+    if args.padding_ablation and args.compare:
+        raise UsageError("--compare lays refiner arms beside the baseline; the padding ablation has its own table: "
+                         "drop --padding-ablation")
     invocation = resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
     settings, runs, identities = experiment(args, invocation)
     commit = vendor.checkout(UPSTREAM).commit
     folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}"
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), identities, settings)
+        return
+    if args.compare:
+        compare(folder, identities[BASELINE], ACCURACY, clutrr_plots.STEPS_CURVE_METRICS, "CLUTRR", MODEL,
+                per_refiner=["l2"])  # the GRN arm's is grn_l2
         return
     store = ResultStore(folder)
     dataset = clutrr_data.ensure_dataset(args.data, args.data_dir)

@@ -74,8 +74,10 @@ def train(settings: RunSettings, seed: int, root: Path, run_dir: Path, device: s
             modules.experiment.run_experiment(config, recorder)
             summary = summarise(recorder.metrics)
             if settings.refiner is not None:
+                last_test = {key: value for key, value in summary["curve"][-1].items() if key.startswith("test_")}
                 summary["steps_curve"] = steps_curve(lambda count: test_at_steps(test, experiment["last"], count),
-                                                     settings.refiner.steps)
+                                                     settings.refiner.steps,
+                                                     last_test if settings.refiner.schedule is None else None)
     finally:
         recorder.bar.close()
     return summary

@@ -27,7 +27,7 @@ from typing import Callable
 from adapters.cswm import ADAPTER
 from patches import vendor
 from runners import cswm_data
-from runners.common.compare import compare_report, save_compare_report
+from runners.common.compare import compare
 from runners.common.curves import curve_table, save_curves, save_steps_curves
 from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
@@ -64,10 +64,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true",
                         help="stream train.py's and eval.py's output to the console (it is always in each run's "
                              "log.txt and eval.txt)")
-    parser.add_argument("--compare", action="store_true",
-                        help="write compare.md: every arm the results folder holds (the runs of several commands "
-                             "with this --out, e.g. --srn, --srn --backprop last, --slot-attention) in one table "
-                             "with the baseline, then exit; runs nothing")
     add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
     return parse(parser, argv)
 
@@ -171,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         print_plan(invocation, ResultStore(folder, create=False), arms, settings)
         return
     if args.compare:
-        compare(folder, settings, invocation, arms[BASELINE])
+        compare(folder, arms[BASELINE], [*RANKING_METRICS, SPREAD_METRIC], STEPS_CURVE_METRICS,
+                plot_title(settings, invocation))
         return
     store = ResultStore(folder)
     print(describe(settings, invocation))
@@ -222,18 +219,6 @@ def main(argv: list[str] | None = None) -> None:
     plot_ranking(labelled, store.directory / "results.png", plot_title(settings, invocation), chance_levels(samples))
     print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'}, "
           f"{store.directory / 'curves.png'}, {store.directory / 'tensorboard'} and {store.path}")
-
-
-def compare(folder: Path, settings: Settings, invocation: Invocation, baseline: dict) -> None:
-    """Write compare.md (``runners.common.compare``): every arm of ``folder``'s
-    results.json beside the baseline of these settings."""
-    store = ResultStore(folder, create=False)
-    if not store.runs:
-        raise UsageError(f"{store.path} holds no runs: run the arms first (same --env, --k, --preset and --out)")
-    report = compare_report(store, baseline, [*RANKING_METRICS, SPREAD_METRIC], STEPS_CURVE_METRICS,
-                            plot_title(settings, invocation))
-    print(report)
-    print(f"saved {save_compare_report(store, report)}")
 
 
 def what_this_is(settings: Settings, invocation: Invocation) -> str:

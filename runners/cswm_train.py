@@ -207,20 +207,24 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
     del trained
     metrics.update(ranking(upstream, eval_set, checkpoint, refiner, device, echo))
     if refiner is not None:
-        metrics["steps_curve"] = refiner_steps_curve(upstream, eval_set, checkpoint, refiner, device, echo)
+        at_r = {key: metrics[key] for key in ("h1_1", "mrr_1", "samples", "spread")}
+        metrics["steps_curve"] = refiner_steps_curve(upstream, eval_set, checkpoint, refiner, device, echo,
+                                                     at_r if refiner.schedule is None else None)
     metrics["curve"] = [{"epoch": epoch, "train_loss": loss, **evaluated_at.get(epoch, {})}
                         for epoch, loss in sorted(losses.items())]
     return metrics
 
 
 def refiner_steps_curve(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner: KindSettings,
-                        device: torch.device = torch.device("cpu"), echo: bool = False) -> list[dict]:
+                        device: torch.device = torch.device("cpu"), echo: bool = False,
+                        at_r: dict | None = None) -> list[dict]:
     """The step-count curve of the model in the folder ``checkpoint``: eval.py's 1-step
     H@1 and MRR with its refiner at 0, 1, r/2 and r steps and no schedule
-    (``runners.common.curves.steps_curve``)."""
+    (``runners.common.curves.steps_curve``; ``at_r``: the 1-step ``ranking`` at r steps,
+    already measured)."""
     return steps_curve(lambda count: ranking(upstream, eval_set, checkpoint, replace(refiner, steps=count, schedule=None),
                                              device, echo, desc=f"refiner at {count} steps", prediction_steps=(1,)),
-                       refiner.steps)
+                       refiner.steps, at_r)
 
 
 def snapshot_ranking(model: nn.Module, upstream: vendor.Upstream, eval_set: Path, checkpoint: Path,

@@ -26,6 +26,7 @@ from adapters.relational_networks import ADAPTER  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
+from runners.common.compare import compare  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     folder = args.out / settings.folder_name
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), arms, settings)
+        return
+    if args.compare:
+        compare(folder, arms[BASELINE], QUESTION_TYPES, QUESTION_TYPES, f"Sort-of-CLEVR, preset {invocation.preset}", MODEL)
         return
     store = ResultStore(folder)
     data = SortOfClevrData.load(upstream, args.data_dir / RUNNER / upstream.commit[:12], settings)

@@ -165,7 +165,8 @@ def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings
     history, best_epoch = fit(MainLoop(model, data.train, batch_size, device), data.validation, settings.epochs,
                               checkpoint)
     metrics = {"best_epoch": best_epoch, "curve": history, "checkpoint": checkpoint.name}
-    metrics.update(accuracies(model, data.test, batch_size, device))
+    test = accuracies(model, data.test, batch_size, device)
+    metrics.update(test)
     with relational_networks.output_dropout_off(model):
         no_dropout = accuracies(model, data.test, batch_size, device)
         metrics.update({f"{key}_no_dropout": value for key, value in no_dropout.items()})
@@ -175,5 +176,5 @@ def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings
         def at_steps(count: int) -> dict:
             with fixed_steps(model, count):
                 return accuracies(model, data.test, batch_size, device)
-        metrics["steps_curve"] = steps_curve(at_steps, refiner.steps)
+        metrics["steps_curve"] = steps_curve(at_steps, refiner.steps, test if refiner.schedule is None else None)
     return metrics

@@ -126,7 +126,7 @@ LAUNCHERS = ("inline", "local", "slurm")
 
 def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edges: bool = False) -> None:
     """The arguments every runner takes (None = from the preset): --preset, --config,
-    --seeds, --threads, --device, --data-dir, --out, --dry-run; the refiner arms, one flag
+    --seeds, --threads, --device, --data-dir, --out, --dry-run, --compare; the refiner arms, one flag
     per registered kind (--srn, --grn, ...), with a flag for each of their settings
     (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
     SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
@@ -148,6 +148,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved settings of every arm and the runs that would execute "
                              "(and which are done) as JSON, then exit")
+    parser.add_argument("--compare", action="store_true",
+                        help="write compare.md: every refiner arm the results folder holds (the runs of several "
+                             "commands with this --out, e.g. --srn, --srn --backprop last, --slot-attention) in one "
+                             "table with the baseline, then exit; runs nothing")
     refiner = parser.add_argument_group("refiner arms (their settings default to the preset's refiner section)")
     for kind in KINDS.values():
         refiner.add_argument(kind.flag, action="store_true",

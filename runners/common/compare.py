@@ -1,4 +1,5 @@
-"""Every refiner arm of one results folder beside its baseline, in one table (``--compare``).
+"""Every refiner arm of one results folder beside its baseline, in one table (``--compare``,
+which every runner takes).
 
 Several commands may write to the same --out: ``--srn``, ``--srn --backprop last``,
 ``--srn --schedule 0:10,2000:0``, ``--slot-attention``. results.json keeps their runs apart
@@ -14,6 +15,7 @@ from typing import Any, Sequence
 
 from refiners.registry import KINDS
 from refiners.schedule import schedule_text
+from runners.common.cli import UsageError
 from runners.common.curves import save_steps_curves
 from runners.common.invocation import BASELINE, arm_label
 from runners.common.results import ResultStore, settings_key
@@ -37,8 +39,8 @@ def setting_text(value: Any) -> str:
 
 
 def distinctions(kind: str, refiners: Sequence[dict]) -> list[str]:
-    """For each refiner identity of ``kind`` (its settings as results.json holds them), what
-    sets it apart: the settings whose values differ among ``refiners``, each where it is
+    """For each refiner identity of ``kind`` (its refiner settings as results.json holds
+    them), what sets it apart: the settings whose values differ among ``refiners``, each where it is
     not the kind's default ("backprop last", "schedule 0:10,2000:0"), joined by ", "."""
     defaults = {field.name: None if field.default is MISSING else field.default for field in fields(KINDS[kind].settings)}
     keys = sorted({key for refiner in refiners for key in refiner})
@@ -48,33 +50,43 @@ def distinctions(kind: str, refiners: Sequence[dict]) -> list[str]:
             for refiner in refiners]
 
 
-def compared_arms(store: ResultStore, baseline: dict) -> dict[str, tuple[str, dict]]:
+def refiner_only(settings: dict, shared: dict) -> dict:
+    """A refiner arm's settings (as stored) besides ``shared``: its ``refiner`` section and
+    the runner's settings that depend on the refiner (circles' detach_initial_set, CLUTRR's
+    GRN l2), in one dict."""
+    return {**{key: value for key, value in settings.items() if key not in shared and key != "refiner"},
+            **settings["refiner"]}
+
+
+def compared_arms(store: ResultStore, baseline: dict, per_refiner: Sequence[str] = ()) -> dict[str, tuple[str, dict]]:
     """Name -> (arm, settings): "baseline" (``baseline``: the baseline arm's settings), then
-    every refiner identity in ``store`` whose settings besides ``refiner`` are the
-    baseline's, in the registry's order of kinds, each kind's identities in the order of
-    their first finished run; named "<kind>" or "<kind>, <distinction>" (``distinctions``)."""
-    shared = as_stored(baseline)
+    every refiner identity in ``store`` that shares every setting of the baseline but those
+    the runner sets ``per_refiner`` (CLUTRR's l2, the GRN's own), in the registry's order
+    of kinds, each kind's identities in the order of their first finished run; named
+    "<kind>" or "<kind>, <distinction>" (``distinctions`` of ``refiner_only``)."""
+    shared = {key: value for key, value in as_stored(baseline).items()
+              if key != "refiner" and key not in per_refiner}  # a CLUTRR baseline has "refiner": null
     found: dict[tuple[str, str], dict] = {}
     for run in sorted(store.runs.values(), key=lambda run: run["finished"]):
         settings = run["settings"]
-        if run["arm"] != BASELINE and {key: value for key, value in settings.items() if key != "refiner"} == shared:
+        if run["arm"] != BASELINE and all(settings.get(key) == value for key, value in shared.items()):
             found.setdefault((run["arm"], settings_key(settings)), settings)
     arms = {BASELINE: (BASELINE, baseline)}
     for kind in KINDS:
         identities = [settings for (arm, _), settings in found.items() if arm == kind]
-        for settings, distinction in zip(identities, distinctions(kind, [s["refiner"] for s in identities])):
+        for settings, distinction in zip(identities, distinctions(kind, [refiner_only(s, shared) for s in identities])):
             arms[f"{kind}, {distinction}" if distinction else kind] = (kind, settings)
     return arms
 
 
 def compare_report(store: ResultStore, baseline: dict, metrics: Sequence[Metric], steps_metrics: Sequence[Metric],
-                   title: str, model: str | None = None) -> str:
+                   title: str, model: str | None = None, per_refiner: Sequence[str] = ()) -> str:
     """The Markdown comparison of ``compared_arms``, over every seed any run has: each
     arm's full refiner settings, the table of ``metrics`` and ``MINUTES`` (mean ± std,
     Welch's p against the baseline), and the step-count curves of ``steps_metrics`` (drawn
     as compare_steps_curve.png in the folder). UsageError when the runs were made under
     different environments (``ResultStore.named_table``)."""
-    arms = compared_arms(store, baseline)
+    arms = compared_arms(store, baseline, per_refiner)
     seeds = range(1 + max((run["seed"] for run in store.runs.values()), default=-1))
     table = store.named_table(arms, seeds)
     runs = {}
@@ -83,7 +95,7 @@ def compare_report(store: ResultStore, baseline: dict, metrics: Sequence[Metric]
         runs[arm_label(name, model)] = [{**metrics_of_run, MINUTES.key: record["seconds"] / 60}
                                         for metrics_of_run, record in zip(table[name], records)]
     settings_lines = [f"- {arm_label(name, model)}: "
-                      f"{json.dumps(settings['refiner'], sort_keys=True) if 'refiner' in settings else 'no refiner'}"
+                      f"{json.dumps(settings['refiner'], sort_keys=True) if settings.get('refiner') else 'no refiner'}"
                       for name, (_, settings) in arms.items()]
     report = (f"{title}: every arm of {store.path.name}, side by side\n\n" + "\n".join(settings_lines) +
               "\n\nMean ± std over seeds; p: Welch's t-test against the baseline. Minutes per run are the runs' own "
@@ -92,6 +104,16 @@ def compare_report(store: ResultStore, baseline: dict, metrics: Sequence[Metric]
     return report + save_steps_curves(runs, store.directory / COMPARE_STEPS_CURVE, title, steps_metrics)
 
 
-def save_compare_report(store: ResultStore, report: str) -> Path:
-    """``report`` as compare.md in the results folder."""
-    return store.write_markdown(report, COMPARE_REPORT)
+def compare(folder: Path, baseline: dict, metrics: Sequence[Metric], steps_metrics: Sequence[Metric], title: str,
+            model: str | None = None, per_refiner: Sequence[str] = ()) -> Path:
+    """A runner's ``--compare``: print ``compare_report`` of the runs in ``folder`` and save
+    it as compare.md there; returns its path. UsageError when the folder holds no runs."""
+    store = ResultStore(folder, create=False)
+    if not store.runs:
+        raise UsageError(f"{store.path} holds no runs: run the arms first (the same settings and --out, "
+                         "without --compare)")
+    report = compare_report(store, baseline, metrics, steps_metrics, title, model, per_refiner)
+    print(report)
+    path = store.write_markdown(report, COMPARE_REPORT)
+    print(f"saved {path}")
+    return path

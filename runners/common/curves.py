@@ -146,13 +146,17 @@ def plot_curves(curves: Mapping[str, Sequence[Curve]], path: Path, title: str,
     return save_figure(curve_figure(curves, title, metrics, x), path)
 
 
-def steps_curve(evaluate: Callable[[int], dict], steps: int) -> Curve:
+def steps_curve(evaluate: Callable[[int], dict], steps: int, at_r: dict | None = None) -> Curve:
     """The step-count curve of a refiner of ``steps`` steps r: ``evaluate(k)`` (the run's
     evaluation with every refiner run at k steps, ``refiners.schedule.fixed_steps``) for k
     in ``refiners.schedule.step_counts(r)`` (0, 1, r/2, r), each as ``{"refiner_steps": k,
-    ...}``. A run keeps it in its metrics as ``steps_curve``."""
-    return [{REFINER_STEPS: count, **evaluate(count)}
-            for count in tqdm(step_counts(steps), desc="step-count curve", unit="step count", leave=False)]
+    ...}``. ``at_r``: what ``evaluate(r)`` would return, already measured (the run's own
+    evaluation, when its refiner has no schedule and so ends at r steps): taken, not
+    measured again. A run keeps the curve in its metrics as ``steps_curve``."""
+    counts = [count for count in step_counts(steps) if at_r is None or count != steps]
+    measured = [{REFINER_STEPS: count, **evaluate(count)}
+                for count in tqdm(counts, desc="step-count curve", unit="step count", leave=False)]
+    return measured if at_r is None else [*measured, {REFINER_STEPS: steps, **at_r}]
 
 
 def at_steps(curve: Curve, count: int) -> dict:

@@ -8,8 +8,9 @@ ARM:SEED`` and the preset, device and threads this command resolved. It finds th
 this command prepared and cached before submitting anything, trains its run as the inline
 loop would (same seeding, same threads) and saves it to results.json, whose writers take
 turns (``runners.common.results``). This command waits with one progress bar over the
-jobs, names the log of each failed one, and cancels the running ones on Ctrl-C; finished
-runs stay saved, so rerunning the command redoes only what is missing.
+jobs, names the log of each failed one, and cancels the running ones on Ctrl-C or when it
+is killed (SIGTERM: ``kill``, a cluster's time limit); finished runs stay saved, so
+rerunning the command redoes only what is missing.
 """
 import argparse
 import contextlib
@@ -17,6 +18,7 @@ import importlib
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -280,38 +282,51 @@ def slots(launch: Launch) -> list[int | None]:
     return [gpu for _ in range(launch.jobs_per_gpu) for gpu in launch.gpus][:launch.jobs]
 
 
+@contextlib.contextmanager
+def termination_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so that a killed
+    command cancels its jobs instead of leaving them running without it."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def execute(jobs: Sequence[Job], launch: Launch, folder: Path, runner: str, is_saved: Callable[[Job], bool],
             seconds_left: Callable[[list[str]], float | None]) -> None:
     """Run ``jobs`` through ``launch`` (local or slurm), submitit writing under ``folder``,
     until each has ended; ``is_saved(job)``: whether its run is in results.json (rereads
-    it). JobsFailed when some runs are missing afterwards; Ctrl-C cancels the running jobs."""
+    it). JobsFailed when some runs are missing afterwards; Ctrl-C or SIGTERM cancels the
+    running jobs."""
     board = JobBoard(jobs, seconds_left)
     at_once = launch.jobs or len(jobs)
-    try:
-        if launch.launcher == "slurm":
-            handles = submit_array(slurm_executor(folder, launch.slurm, launch.jobs, runner), board.waiting, runner)
-            board.running = [(job, handle, None) for job, handle in zip(board.waiting, handles)]
-            board.waiting = []
-            free: list[int | None] = []
-        else:
-            executor = local_executor(folder)
-            free = slots(launch)
-        while board.waiting or board.running:
-            while board.waiting and free:
-                slot = free.pop(0)
-                job = board.waiting.pop(0)
-                with environment(job_environment(runner)):
-                    handle = executor.submit(run_job, runner, list(job.argv), visible_gpu_of(slot))
-                board.running.append((job, handle, slot))
+    with termination_interrupts():
+        try:
+            if launch.launcher == "slurm":
+                handles = submit_array(slurm_executor(folder, launch.slurm, launch.jobs, runner), board.waiting, runner)
+                board.running = [(job, handle, None) for job, handle in zip(board.waiting, handles)]
+                board.waiting = []
+                free: list[int | None] = []
+            else:
+                executor = local_executor(folder)
+                free = slots(launch)
+            while board.waiting or board.running:
+                while board.waiting and free:
+                    slot = free.pop(0)
+                    job = board.waiting.pop(0)
+                    with environment(job_environment(runner)):
+                        handle = executor.submit(run_job, runner, list(job.argv), visible_gpu_of(slot))
+                    board.running.append((job, handle, slot))
+                board.show(at_once)
+                time.sleep(POLL_SECONDS)
+                free += board.settle(is_saved)
             board.show(at_once)
-            time.sleep(POLL_SECONDS)
-            free += board.settle(is_saved)
-        board.show(at_once)
-    except KeyboardInterrupt:
-        board.cancel_running()
-        raise
-    finally:
-        board.close()
+        except KeyboardInterrupt:
+            board.cancel_running()
+            raise
+        finally:
+            board.close()
     if board.failed:
         raise JobsFailed(f"{len(board.failed)} of {len(jobs)} job(s) failed (logs named above); the finished runs "
                          "are saved: run the same command again to redo the missing ones")

@@ -275,3 +275,7 @@ def test_slot_attention_runs_end_to_end(tmp_path, tiny_config, capsys):
     [slots] = [run for run in runs.values() if run["arm"] == "slot-attention"]
     assert [entry["refiner_steps"] for entry in slots["metrics"]["steps_curve"]] == [0, 1, 3]  # T = 3
     assert "Slot Attention" in (directory / "results.md").read_text()
+    runner.main(["--compare", "--preset", "smoke", "--config", tiny_config, "--out", str(tmp_path / "out")])
+    report = (directory / "compare.md").read_text()
+    assert "- Slot Attention: {" in report and "| p, Slot Attention vs baseline |" in report
+    assert "1 circle: % decomposed" in report and (directory / "compare_steps_curve.png").stat().st_size > 0

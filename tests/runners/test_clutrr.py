@@ -100,6 +100,10 @@ def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
     assert json.loads((folder / "results.json").read_text())["runs"] == runs
     plan = dry_run(["--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path)], capsys)
     assert plan["to_run"] == 0 and all(run["done"] for run in plan["runs"])
+    runner.main([*tiny, "--compare", "--out", str(tmp_path)])  # every refiner arm beside the baseline
+    report = (folder / "compare.md").read_text()
+    assert all(f"| p, RN + {label} vs RN |" in report for label in ("SRN", "GRN", "Slot Attention"))
+    assert "- RN + GRN: {" in report and (folder / "compare_steps_curve.png").stat().st_size > 0
 
 
 def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tiny, tmp_path, login_node):
@@ -193,6 +197,8 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
     assert "--epochs" in one_line_error(["--epochs", "0"], capsys)
     assert "no CUDA device" in one_line_error(["--device", "cuda", "--dry-run"], capsys)
     assert "drop --grn" in one_line_error(["--padding-ablation", "--grn", *cpu], capsys)
+    assert "drop --padding-ablation" in one_line_error(["--padding-ablation", "--compare", *cpu], capsys)
+    assert "holds no runs" in one_line_error(["--compare", *cpu, "--out", str(tmp_path / "empty")], capsys)
     assert "train_rows (--train-rows) must be in 1..15083" in one_line_error(["--train-rows", "99999", *cpu], capsys)
     assert "expected an integer, got 'abc'" in one_line_error(["--seeds", "abc"], capsys)
     bad = write_presets(tmp_path / "bad.yaml", seeds=1, epochs=1, train_rows=ROWS, padding="sideways")

@@ -178,3 +178,14 @@ def test_slot_attention_runs_end_to_end(tmp_path, config, capsys):
     [slots] = [run_ for run_ in runs.values() if run_["arm"] == "slot-attention"]
     assert [entry["refiner_steps"] for entry in slots["metrics"]["steps_curve"]] == [0, 1, 3]  # T = 3
     assert "p, RN + Slot Attention vs RN" in (folder / "results.md").read_text()
+    capsys.readouterr()
+    run(["--compare", "--out", str(tmp_path / "out")], config)  # the refiner arms of the folder beside the baseline
+    report = (folder / "compare.md").read_text()
+    assert report.strip() in capsys.readouterr().out and "- RN + Slot Attention: {" in report
+    assert "| p, RN + Slot Attention vs RN |" in report and "Relational" in report
+    assert (folder / "compare_steps_curve.png").stat().st_size > 0
+
+
+def test_compare_without_runs_is_one_line_and_exit_2(tmp_path, config, capsys):
+    code, error = exit_code_and_error(["--compare", "--out", str(tmp_path)], config, capsys)
+    assert code == 2 and error.count("\n") == 1 and "holds no runs: run the arms first" in error

@@ -43,6 +43,21 @@ def test_the_arms_compared_are_those_with_the_baselines_shared_settings(store):
     assert arms["srn, backprop last"] == ("srn", {**BASELINE, "refiner": {**SRN, "backprop": "last"}})
 
 
+def test_a_refiner_arms_own_settings_outside_its_refiner_section_count_and_name_it(tmp_path):
+    """Circles' refiner arms also set detach_initial_set, which the baseline does not have."""
+    store = ResultStore(tmp_path)
+    store.put("baseline", BASELINE, 0, {"acc": 0.5}, 1.0, environment=ENVIRONMENT)
+    for detach in (False, True):
+        store.put("srn", {**BASELINE, "detach_initial_set": detach, "refiner": SRN}, 0, {"acc": 0.6}, 1.0,
+                  environment=ENVIRONMENT)
+    assert list(compared_arms(store, BASELINE)) == ["baseline", "srn, detach_initial_set False",
+                                                    "srn, detach_initial_set True"]
+    assert list(compared_arms(store, {**BASELINE, "refiner": None})) == list(compared_arms(store, BASELINE))  # CLUTRR's
+    store.put("grn", {**BASELINE, "lr": 5e-6, "refiner": {**SRN, "kind": "grn"}}, 0, {"acc": 0.7}, 1.0,
+              environment=ENVIRONMENT)  # CLUTRR's GRN has an l2 of its own: another lr here
+    assert "grn" not in compared_arms(store, BASELINE) and "grn" in compared_arms(store, BASELINE, per_refiner=["lr"])
+
+
 def test_the_report_lays_every_arm_with_its_settings_minutes_and_step_count_curves(store):
     report = compare_report(store, BASELINE, [Metric("acc", "accuracy", scale=100)], [Metric("acc", "accuracy")], "Tiny")
     assert report.startswith("Tiny: every arm of results.json, side by side")

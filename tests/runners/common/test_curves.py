@@ -100,6 +100,9 @@ def test_a_step_count_curve_evaluates_at_0_1_half_and_all_steps():
     assert asked == [0, 1, 3, 6]
     assert curve == [{"refiner_steps": count, "accuracy": count / 10} for count in (0, 1, 3, 6)]
     assert at_steps(curve, 3) == {"refiner_steps": 3, "accuracy": 0.3}
+    asked.clear()  # the run's own evaluation at r steps, given: not measured again
+    assert steps_curve(evaluate, 6, at_r={"accuracy": 0.61}) == [*curve[:3], {"refiner_steps": 6, "accuracy": 0.61}]
+    assert asked == [0, 1, 3]
 
 
 def test_step_count_curves_are_tabulated_and_drawn_over_steps_for_the_refiner_arms_only(tmp_path):

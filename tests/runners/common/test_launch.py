@@ -1,10 +1,12 @@
 """runners/common/launch.py: what --launcher and its flags resolve to; jobs through
-submitit's local executor for real (tiny circles runs: a failing job, Ctrl-C); and the
+submitit's local executor for real (tiny circles runs: a failing job, Ctrl-C, kill); and the
 sbatch script submitit writes for SLURM, up to the cluster (sbatch and srun stand-ins)."""
 import _thread
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import types
@@ -263,3 +265,23 @@ def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
     while job_processes(folder) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert list(folder.glob("*_log.err")) and job_processes(folder) == []
+
+
+def test_killing_the_command_ends_the_running_jobs(tmp_path, tiny_argv):
+    """``kill`` (SIGTERM) on the launching command, as a cluster's time limit sends it,
+    cancels its jobs: none runs on without it."""
+    folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
+    command = subprocess.Popen([sys.executable, "runners/circles.py", *tiny_argv, "--images", "3000",
+                                "--launcher", "local", "--jobs", "2"], cwd=PROJECT_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600  # a loaded machine generates the data slowly
+    while not job_processes(folder) and command.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    command.terminate()
+    _, error = command.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while job_processes(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(folder.glob("*_log.err")) and job_processes(folder) == []
+    assert "cancelled 2 running job(s)" in error and command.returncode == 130
