@@ -3,16 +3,19 @@ of GPU time on it. For each of the four runners, with the paper preset's widths 
 size, one seed and a short budget, it measures in a few minutes:
 
 * cost: each arm's seconds per training step and per epoch on this device, its ratio to the
-  baseline (beside appendix G's) and its peak GPU memory;
+  baseline (beside appendix G's) and its peak GPU memory; each refiner arm's again with its
+  inner loop captured (``--compile on``: CUDA graphs, ``srn.capture``);
 * agreement: a bitwise rerun of the refiner arm (``rerun_identical``); each refiner arm with
   0 inner steps computing the baseline's output, loss and gradients bit for bit
   (``zero_steps_equal_baseline``); the
   runner's own command, shortened, giving the same numbers inline and with ``--launcher
   local`` two jobs at once (``launcher_local_equals_inline``; on a GPU ``--jobs-per-gpu
   2``); the calls of kernels without a deterministic implementation;
+* sharing (``sharing``): the steady-state throughput of 1, 2 and 4 runs of the refiner arm
+  sharing the device (``benchmarks.sharing``: start-up excluded);
 * forecast (``forecast_hours``): each paper table's wall time on this device, epochs x seeds
-  x arms x the measured epoch time (training steps only), one job at a time and with two
-  jobs per GPU where memory allows (at the speed-up the launcher check measured).
+  x arms x the measured epoch time (training steps only), one job at a time and with the
+  jobs per GPU that the sharing measurement found fastest among those memory allows.
 
     python benchmarks/gpu_check.py --device cuda[:N] [--out DIR] [--clutrr-data ZIP]
         [--data-dir DIR] [--only cswm sort_of_clevr clutrr circles] [--tiny]
@@ -39,6 +42,7 @@ import json  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from benchmarks import sharing  # noqa: E402
 from benchmarks.arm_steps import BUILDERS, ArmSteps, upstream_parameters  # noqa: E402
 from benchmarks.refiner_overhead import PAPER_OVERHEAD  # noqa: E402
 from benchmarks.timing import step_cost  # noqa: E402
@@ -51,6 +55,7 @@ from runners.common.presets import CONFIG_DIR, load_preset  # noqa: E402
 from runners.common.results import writable_folder  # noqa: E402
 from runners.common.seeding import available_cores, counting_nondeterminism  # noqa: E402
 from runners.cswm_data import TRANSITIONS_PER_EPISODE  # noqa: E402
+from srn import capture  # noqa: E402
 
 RUNNERS = ("cswm", "sort_of_clevr", "clutrr", "circles")
 MEMORY_HEADROOM = 0.9  # of the GPU's memory that jobs sharing it may fill
@@ -64,7 +69,9 @@ class Scale:
     training set its arms are built on instead of the preset's, in the runner's unit (C-SWM:
     episodes, at least one batch; CLUTRR: stories, whose processing takes most of a build);
     short: per runner, the preset's
-    settings that the shortened command of the launcher check replaces, and its flags."""
+    settings that the shortened command of the launcher check replaces, and its flags;
+    sharing: the counts of runs sharing the device whose throughput is measured, and how
+    long they train (after their start-up)."""
 
     name: str
     preset: str
@@ -73,6 +80,7 @@ class Scale:
     compared_steps: int
     train_sizes: dict
     short: dict
+    sharing: tuple[tuple[int, ...], float]
 
 
 COMMANDS = {"cswm": ["--env", "space", "--k", "3", "--srn"], "sort_of_clevr": ["--srn"],
@@ -83,7 +91,7 @@ FULL = Scale("full", "paper", None, 100, 3, {"cswm": 110, "clutrr": 2000}, {
                       "synthetic_positions": 2, "dataset_images": 2, "rotations": 4, "seeds": 1},
     "clutrr": {"train_rows": 400, "epochs": 1, "seeds": 1},
     "circles": {"train_images": 640, "test_images": 200, "epochs": 1, "seeds": 1},
-})
+}, sharing=((1, 2, 4), 10.0))
 TINY = Scale("tiny", "smoke", 4, 2, 2, {"cswm": 4, "clutrr": 200}, {
     "cswm": {"train_episodes": 4, "eval_episodes": 100, "epochs": 1, "batch_size": 20, "hidden_dim": 32, "seeds": 1,
              "refiner": {"srn": {"steps": 2, "hidden": 32, "embedding": 32}}},
@@ -95,7 +103,7 @@ TINY = Scale("tiny", "smoke", 4, 2, 2, {"cswm": 4, "clutrr": 200}, {
                 "generator_widths": [4, 4, 4, 8], "decoder_widths": [8, 4, 4], "tsne_step": 12, "figure_images": 3,
                 "interpolation_frames": 4, "set_size": 9,
                 "refiner": {"srn": {"steps": 2, "hidden": 8}}},
-})
+}, sharing=((1, 2), 2.0))
 
 
 def trained(arm: ArmSteps, steps: int) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
@@ -161,8 +169,7 @@ def finished_numbers(out: Path) -> dict:
 def launcher_check(runner: str, scale: Scale, device: torch.device, folder: Path, data_dir: Path,
                    clutrr_source: str) -> dict:
     """The runner's own command, shortened, inline and with two local jobs at once (two per
-    GPU on a GPU), on the same threads per run: whether every run's numbers are equal, and
-    the wall time of each (their ratio is the speed-up of two jobs at once)."""
+    GPU on a GPU), on the same threads per run: whether every run's numbers are equal."""
     config = short_config(runner, scale, folder)
     threads = max(1, available_cores() // 2)
     argv = [*COMMANDS[runner], "--preset", scale.preset, "--config", str(config), "--device", str(device),
@@ -170,16 +177,11 @@ def launcher_check(runner: str, scale: Scale, device: torch.device, folder: Path
     if runner == "clutrr":
         argv += ["--data", clutrr_source]
     two_at_once = ["--launcher", "local"] + (["--jobs-per-gpu", "2"] if device.type == "cuda" else ["--jobs", "2"])
-    seconds = {}
     for name, launch in (("inline", []), ("local", two_at_once)):
-        start = time.perf_counter()
         with open(folder / f"{name}.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             reproduce.RUNNERS[runner].main([*argv, "--out", str(folder / name), *launch])
-        seconds[name] = time.perf_counter() - start
     inline, local = finished_numbers(folder / "inline"), finished_numbers(folder / "local")
-    return {"launcher_local_equals_inline": inline == local, "runs": len(inline),
-            "inline_seconds": seconds["inline"], "local_seconds": seconds["local"],
-            "speedup_two_at_once": seconds["inline"] / seconds["local"]}
+    return {"launcher_local_equals_inline": inline == local, "runs": len(inline)}
 
 
 def preset_batches_per_epoch(runner: str, arm: ArmSteps, scale: Scale) -> int:
@@ -212,17 +214,38 @@ def check_runner(runner: str, scale: Scale, device: torch.device, folder: Path, 
         zero_steps = {kind: same_first_step(reference, first_step(runner, zero[kind])) for kind in refiners}
         del again, zero  # free their GPU memory before the timing
         cost = {name: step_cost(arm, scale.timed_steps, device) for name, arm in first.items()}
+        for name in refiners:
+            cost[name]["captured"] = captured_cost(first[name], scale.timed_steps, device)
     for name, arm in first.items():
         cost[name]["batches_per_epoch"] = preset_batches_per_epoch(runner, arm, scale)
         cost[name]["seconds_per_epoch"] = cost[name]["seconds_per_step"] * cost[name]["batches_per_epoch"]
         cost[name]["x_baseline"] = cost[name]["seconds_per_step"] / cost[BASELINE]["seconds_per_step"]
         cost[name]["paper_appendix_g"] = None if name == BASELINE else PAPER_OVERHEAD[runner]
+        captured = cost[name].get("captured")
+        if captured:
+            captured["x_baseline"] = captured["seconds_per_step"] / cost[BASELINE]["seconds_per_step"]
     del first
     with counting_nondeterminism() as launched:
         launcher = launcher_check(runner, scale, device, folder, data_dir, clutrr_source)
     agreement = {"rerun_identical": rerun_identical, "rerun_arm": checked, "zero_steps_equal_baseline": zero_steps,
                  **launcher, "nondeterministic_kernel_calls": len(nondeterministic) + len(launched)}
-    return {"cost": cost, "agreement": agreement}
+    counts, seconds = scale.sharing
+    shared = sharing.throughput(runner, scale.preset, device, data_dir, clutrr_source, scale.batch_size,
+                                scale.train_sizes.get(runner), counts, seconds)
+    return {"cost": cost, "agreement": agreement, "sharing": shared}
+
+
+def captured_cost(arm: ArmSteps, steps: int, device: torch.device) -> dict | None:
+    """``step_cost`` of ``arm`` with its refiner loop captured (after the warm-up steps that
+    compile it and record its CUDA graphs); None where this torch cannot capture."""
+    try:
+        capture.check_available(device)
+    except capture.CaptureUnavailable:
+        return None
+    with capture.capturing(device):
+        for _ in range(sharing.WARMUP_STEPS - 1):
+            arm.train_step()
+        return step_cost(arm, steps, device)
 
 
 def jobs_per_gpu(cost: dict, device: torch.device) -> int:
@@ -234,16 +257,24 @@ def jobs_per_gpu(cost: dict, device: torch.device) -> int:
     return max(1, int(MEMORY_HEADROOM * total // max(peaks)))
 
 
+def best_sharing(speedup: dict, fits: int) -> tuple[int, float]:
+    """The jobs per GPU with the highest measured throughput among those memory allows, and
+    its speed-up (``speedup``: jobs -> throughput over one job's; (1, 1.0) when none beats
+    one job)."""
+    allowed = {int(jobs): value for jobs, value in speedup.items() if int(jobs) <= fits} | {1: 1.0}
+    jobs = max(allowed, key=lambda count: (allowed[count], -count))
+    return jobs, allowed[jobs]
+
+
 def forecast(runner: str, result: dict, device: torch.device, clutrr_source: str) -> dict:
     """Each paper table of ``runner`` (runners/reproduce.py's parts of the paper preset):
     hours for epochs x seeds x arms at the measured epoch times, one job at a time, and
-    with two jobs per GPU where its memory holds two and the launcher check found two at
-    once faster than one after the other (at that speed-up; its shortened command is
-    mostly start-up, so a speed-up below 1 says little about whole runs)."""
+    with the jobs per GPU that ``best_sharing`` advises (at its measured speed-up; None
+    where one job at a time is best)."""
     epoch = {name: arm["seconds_per_epoch"] for name, arm in result["cost"].items()}
-    speedup = result["agreement"]["speedup_two_at_once"]
     fits = jobs_per_gpu(result["cost"], device)
-    pairs_pay = fits >= 2 and speedup > 1
+    jobs, speedup = best_sharing(result["sharing"]["speedup"], fits)
+    shared_pays = jobs > 1
     tables, commands = {}, set()
     for part in reproduce.parts("paper", clutrr_source):
         if part.runner != runner:
@@ -255,11 +286,10 @@ def forecast(runner: str, result: dict, device: torch.device, clutrr_source: str
         plan = reproduce.plan_of(part, argv)
         seconds = reproduce.forecast_seconds(plan, epoch, pending_only=False)
         tables[part.title] = {"runs": len(plan["runs"]), "epochs": plan["settings"]["epochs"], "one_job": seconds / 3600,
-                              "two_jobs_per_gpu": seconds / speedup / 3600 if pairs_pay else None}
-    return {"tables": tables, "jobs_per_gpu_memory_allows": fits,
+                              "shared": seconds / speedup / 3600 if shared_pays else None}
+    return {"tables": tables, "jobs_per_gpu_memory_allows": fits, "jobs_per_gpu_advised": jobs,
             "total_one_job": sum(table["one_job"] for table in tables.values()),
-            "total_two_jobs_per_gpu": (sum(table["two_jobs_per_gpu"] for table in tables.values())
-                                       if pairs_pay else None)}
+            "total_shared": sum(table["shared"] for table in tables.values()) if shared_pays else None}
 
 
 def markdown(report: dict) -> str:
@@ -267,32 +297,44 @@ def markdown(report: dict) -> str:
              f"{report['scale']} scale, preset {report['preset']}", "",
              f"Took {report['seconds'] / 60:.1f} min. Command: `{report['command']}`", "",
              "## Cost per training step (training steps only; one synchronisation per timed block)", "",
-             "| runner | arm | s/step | s/epoch | x baseline | paper (appendix G) | peak GPU memory (GB) |",
-             "|---|---|---|---|---|---|---|"]
+             "| runner | arm | s/step | s/epoch | x baseline | captured s/step | captured x baseline "
+             "| paper (appendix G) | peak GPU memory (GB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for runner, result in report["runners"].items():
         for arm, cost in result["cost"].items():
             peak = "-" if cost["peak_memory_gb"] is None else f"{cost['peak_memory_gb']:.2f}"
+            captured = cost.get("captured")
+            captured_text = (f"{captured['seconds_per_step']:.4f} | {captured['x_baseline']:.2f}" if captured
+                             else "- | -")
             lines.append(f"| {runner} | {arm} | {cost['seconds_per_step']:.4f} | {cost['seconds_per_epoch']:.1f} | "
-                         f"{cost['x_baseline']:.2f} | {cost['paper_appendix_g'] or ''} | {peak} |")
+                         f"{cost['x_baseline']:.2f} | {captured_text} | {cost['paper_appendix_g'] or ''} | {peak} |")
     lines += ["", "## Agreement", "",
-              "| runner | rerun identical | 0 steps = baseline | local 2 at once = inline | speed-up 2 at once | "
-              "nondeterministic kernel calls |", "|---|---|---|---|---|---|"]
+              "| runner | rerun identical | 0 steps = baseline | local 2 at once = inline | "
+              "nondeterministic kernel calls |", "|---|---|---|---|---|"]
     for runner, result in report["runners"].items():
         agreement = result["agreement"]
         zero = ", ".join(f"{kind}: {'yes' if equal else 'NO'}" for kind, equal in
                          agreement["zero_steps_equal_baseline"].items())
         lines.append(f"| {runner} | {'yes' if agreement['rerun_identical'] else 'NO'} ({agreement['rerun_arm']}) | "
                      f"{zero} | {'yes' if agreement['launcher_local_equals_inline'] else 'NO'} "
-                     f"({agreement['runs']} runs) | {agreement['speedup_two_at_once']:.2f} | "
-                     f"{agreement['nondeterministic_kernel_calls']} |")
+                     f"({agreement['runs']} runs) | {agreement['nondeterministic_kernel_calls']} |")
+    lines += ["", "## Runs sharing the device (the refiner arm, steady state, start-up excluded)", "",
+              "| runner | jobs | steps/s, all jobs | x one job | seconds measured |", "|---|---|---|---|---|"]
+    for runner, result in report["runners"].items():
+        shared = result["sharing"]
+        for jobs, rate in shared["steps_per_second"].items():
+            lines.append(f"| {runner} | {jobs} | {rate:.2f} | {shared['speedup'][jobs]:.2f} | {shared['seconds']:g} |")
     lines += ["", "## Forecast of the paper tables on this device (hours of training steps)", "",
-              "| table | runs | epochs | one job at a time | two jobs per GPU |", "|---|---|---|---|---|"]
+              "| table | runs | epochs | one job at a time | jobs per GPU advised | hours with them |",
+              "|---|---|---|---|---|---|"]
     for result in report["runners"].values():
-        for title, table in result["forecast_hours"]["tables"].items():
-            two = "-" if table["two_jobs_per_gpu"] is None else f"{table['two_jobs_per_gpu']:.1f}"
-            lines.append(f"| {title} | {table['runs']} | {table['epochs']} | {table['one_job']:.1f} | {two} |")
-    lines += ["", "Two jobs per GPU: \"-\" where the GPU's memory holds one run of the hungriest arm, or two "
-              "runs at once were not faster than one after the other in the launcher check."]
+        hours = result["forecast_hours"]
+        for title, table in hours["tables"].items():
+            shared = "-" if table["shared"] is None else f"{table['shared']:.1f}"
+            lines.append(f"| {title} | {table['runs']} | {table['epochs']} | {table['one_job']:.1f} | "
+                         f"{hours['jobs_per_gpu_advised']} | {shared} |")
+    lines += ["", "Jobs per GPU advised: the count with the highest steady-state throughput among those the GPU's "
+              "memory holds (`--launcher local --jobs-per-gpu K`); \"-\" where one job at a time is best."]
     if report["scale"] == "tiny":
         lines += ["", "Tiny scale: the sizes are not the paper's, so the cost and forecast only exercise the check."]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
 """Time one training step of SetRefiner (forward + backward through r inner steps) with
 the SetEncoder's per-element MLP as nn.Linear (ours) and as Conv1d(kernel_size=1) (the
-official code), on the CPU.
+official code), on the CPU, with the inner gradient by autograd (the official code's way,
+whose double backward is where the two layer types differ; the first-order gradient needs
+the Linear layers).
 
     python benchmarks/inner_loop.py [--batch 64] [--elements 25] [--dim 24] [--steps 5] [--repeats 5]
 """
@@ -56,9 +58,9 @@ def main() -> None:
     encoder = SetEncoder(args.dim, args.embedding)
     s0 = torch.randn(args.batch, args.elements, args.dim, requires_grad=True)
     z = torch.randn(args.batch, args.embedding, requires_grad=True)
-    linear = training_step_seconds(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    linear = training_step_seconds(SetRefiner(encoder, args.steps, 0.1, gradient="autograd"), s0, z, args.repeats)
     encoder.mlp = Conv1dMLP(encoder.mlp)
-    conv = training_step_seconds(SetRefiner(encoder, args.steps, 0.1), s0, z, args.repeats)
+    conv = training_step_seconds(SetRefiner(encoder, args.steps, 0.1, gradient="autograd"), s0, z, args.repeats)
     print(f"B={args.batch} N={args.elements} D={args.dim} E={args.embedding} r={args.steps} "
           f"threads={torch.get_num_threads()}")
     print(f"nn.Linear MLP: {linear * 1000:.1f} ms per training step")

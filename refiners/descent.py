@@ -5,7 +5,7 @@ from typing import Annotated
 
 from refiners.schedule import Schedule
 from refiners.settings import SCHEDULE_HELP, KindSettings, described
-from srn.inner_descent import Backprop, Steps
+from srn.inner_descent import Backprop, Gradient, Steps
 from srn.settings import Count, Fraction, Index, OneOf, Positive
 
 DESCENT_KINDS = ("srn", "grn")
@@ -25,6 +25,9 @@ class DescentSettings(KindSettings):
     schedule: Schedule | None = described(SCHEDULE_HELP, None)
     momentum: Fraction = described("momentum of the inner SGD (0: plain)", 0.0)
     backprop: Backprop = described("through every inner step (unroll) or the last only", "unroll")
+    gradient: Gradient = described("dL/dS in first-order ops (first-order: no double backward) or by "
+                                   "torch.autograd.grad (autograd: the reference)", "first-order",
+                                   saved_before="autograd")
     hidden: Count = described("H_agg's hidden width", 512)
     embedding: Count | None = described("the width of z (default: the upstream's)", None)
     pieces: Count = described("FSPool's pieces", 20)
@@ -34,5 +37,6 @@ class DescentSettings(KindSettings):
         """"r=10, inner lr 0.05" (with the momentum, the backprop and the schedule where
         they are not plain SGD through every step)."""
         extra = (f", momentum {self.momentum:g}" if self.momentum else "") + (
-            f", backprop {self.backprop}" if self.backprop != "unroll" else "")
+            f", backprop {self.backprop}" if self.backprop != "unroll" else "") + (
+            f", gradient {self.gradient}" if self.gradient != "first-order" else "")
         return self.with_schedule(f"r={self.steps}, inner lr {self.inner_lr:g}{extra}")

@@ -22,7 +22,7 @@ class GraphRefinerKind(GraphRefiner):
 def build(settings: DescentSettings, element_dim: int, embedding_dim: int, feature_dim: int | None) -> nn.Module:
     encoder = GraphEncoder(element_dim, embedding_dim, settings.hidden, settings.pieces)
     return GraphRefinerKind(encoder, settings.steps, settings.inner_lr, momentum=settings.momentum,
-                            backprop=settings.backprop)
+                            backprop=settings.backprop, gradient=settings.gradient)
 
 
 KIND = Kind("grn", "GRN", DescentSettings, build, refines_edges=True,

@@ -13,9 +13,12 @@ SCHEDULE_HELP = ("the step count along training, TRAINING_STEP:STEPS,... (e.g. 0
                  "preset's, usually none; --steps alone drops it)")
 
 
-def described(help: str, default: Any = ...) -> Any:
-    """A settings field with its flag's ``help`` (and ``default``, when it has one)."""
-    return field(metadata={"help": help}) if default is ... else field(default=default, metadata={"help": help})
+def described(help: str, default: Any = ..., saved_before: Any = None) -> Any:
+    """A settings field with its flag's ``help`` (and ``default``, when it has one);
+    ``saved_before``: for a setting added after runs were saved, the value those runs were
+    made with (their identity leaves it out, ``runners.common.invocation.refiner_identity``)."""
+    metadata = {"help": help, "saved_before": saved_before}
+    return field(metadata=metadata) if default is ... else field(default=default, metadata=metadata)
 
 
 class KindSettings(Checked):

@@ -20,7 +20,8 @@ class SetRefinerKind(SetRefiner):
 
 def build(settings: DescentSettings, element_dim: int, embedding_dim: int, feature_dim: int | None) -> nn.Module:
     encoder = SetEncoder(element_dim, embedding_dim, settings.hidden, settings.pieces)
-    return SetRefinerKind(encoder, settings.steps, settings.inner_lr, settings.momentum, settings.backprop)
+    return SetRefinerKind(encoder, settings.steps, settings.inner_lr, settings.momentum, settings.backprop,
+                          settings.gradient)
 
 
 KIND = Kind("srn", "SRN", DescentSettings, build, refines_edges=False,

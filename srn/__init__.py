@@ -6,7 +6,7 @@ graphs' edge weights [B, N, N], embeddings [B, E].
 from srn.fspool import FSPool
 from srn.graph_encoder import GraphEncoder, complete_graph
 from srn.graph_refiner import GraphRefiner
-from srn.inner_descent import InnerLossNotFinite, InputNotFinite
+from srn.finite_checks import InnerLossNotFinite, InputNotFinite
 from srn.set_encoder import SetEncoder
 from srn.set_refiner import SetRefiner
 

@@ -26,18 +26,27 @@ class FSPool(nn.Module):
         batch, n_max, channels = x.shape
         if channels != self.weight.shape[0]:
             raise ValueError(f"FSPool expects {self.weight.shape[0]} channels, got {channels}")
-        if mask is None:
-            sizes = x.new_full((batch,), float(n_max))
-        else:
+        if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-            sizes = mask.sum(dim=1).to(x.dtype)
         x_sorted, _ = x.sort(dim=1, descending=True)
-        rank = torch.arange(n_max, device=x.device, dtype=x.dtype)  # [N]
-        real = rank < sizes.unsqueeze(1)  # [B, N]: the first n sorted entries of each set
-        position = rank / (sizes - 1).clamp(min=1).unsqueeze(1)  # [B, N], j / (n - 1)
-        weight = self._weight_at(position.clamp(max=1))  # [B, N, C]
+        real, weight = self._weight_of_ranks(set_sizes(mask, batch, n_max, x.dtype, x.device), n_max)
         x_sorted = torch.where(real.unsqueeze(-1), x_sorted, torch.zeros_like(x_sorted))
         return (x_sorted * weight).sum(dim=1)
+
+    def rank_weights(self, sizes: torch.Tensor, n_max: int) -> torch.Tensor:
+        """sizes [B] (real elements per set, as floats) -> [B, N, C]: the weight of the
+        j-th largest value of each set and channel, 0 for ranks j >= its size. It depends
+        on the set sizes and the knots only, so a caller pooling many sets of the same
+        sizes (the refiners' inner steps) computes it once."""
+        real, weight = self._weight_of_ranks(sizes, n_max)
+        return torch.where(real.unsqueeze(-1), weight, torch.zeros_like(weight))
+
+    def _weight_of_ranks(self, sizes: torch.Tensor, n_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """sizes [B] -> (real [B, N] bool: rank j < size, weight [B, N, C] of rank j)."""
+        rank = torch.arange(n_max, device=sizes.device, dtype=sizes.dtype)  # [N]
+        real = rank < sizes.unsqueeze(1)  # [B, N]: the first n sorted entries of each set
+        position = rank / (sizes - 1).clamp(min=1).unsqueeze(1)  # [B, N], j / (n - 1)
+        return real, self._weight_at(position.clamp(max=1))
 
     def _weight_at(self, position: torch.Tensor) -> torch.Tensor:
         """position [B, N] in [0, 1] -> interpolated knot weights [B, N, C]."""
@@ -47,3 +56,11 @@ class FSPool(nn.Module):
         frac = (index - left.to(index.dtype)).unsqueeze(-1)  # [B, N, 1]
         knots = self.weight.t()  # [P + 1, C]
         return (1 - frac) * knots[left] + frac * knots[right]
+
+
+def set_sizes(mask: torch.Tensor | None, batch: int, n_max: int, dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
+    """[B] the number of real elements of each set (``n_max`` without a mask), as ``dtype``."""
+    if mask is None:
+        return torch.full((batch,), float(n_max), dtype=dtype, device=device)
+    return mask.sum(dim=1).to(dtype)

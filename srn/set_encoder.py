@@ -11,8 +11,8 @@ class SetEncoder(nn.Module):
     The MLP activations are divided by the set size before pooling, as the official code
     does so that big sets do not give big activations; with a mask the size is the number
     of real elements, so padding changes nothing. ``nn.Linear`` rather than
-    ``Conv1d(kernel_size=1)``: same function, much faster double backward on CPU
-    (see benchmarks/inner_loop.py).
+    ``Conv1d(kernel_size=1)``: same function, a faster double backward on the CPU (see
+    benchmarks/inner_loop.py), and the layers ``srn.set_energy`` differentiates by hand.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 512, n_pieces: int = 20):

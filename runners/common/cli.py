@@ -126,7 +126,7 @@ LAUNCHERS = ("inline", "local", "slurm")
 
 def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edges: bool = False) -> None:
     """The arguments every runner takes (None = from the preset): --preset, --config,
-    --seeds, --threads, --device, --data-dir, --out, --dry-run, --compare; the refiner arms, one flag
+    --seeds, --threads, --device, --compile, --data-dir, --out, --dry-run, --compare; the refiner arms, one flag
     per registered kind (--srn, --grn, ...), with a flag for each of their settings
     (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
     SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
@@ -143,6 +143,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
                         help="where generated datasets are cached and reused (default: data/)")
     parser.add_argument("--device", default="auto",
                         help="auto (a GPU when one is visible, else the CPU), cpu, cuda or cuda:N")
+    parser.add_argument("--compile", choices=("on", "off", "auto"), default="auto",
+                        help="capture the refiners' inner loop with torch.compile (on a GPU: CUDA graphs; on the CPU: "
+                             "the aot_eager backend, the eager numbers); auto (default): on with CUDA, off on the CPU")
     parser.add_argument("--out", type=Path, default=Path("results") / runner,
                         help=f"results folder (default: results/{runner}); a rerun resumes what is there")
     parser.add_argument("--dry-run", action="store_true",

@@ -18,6 +18,7 @@ from runners.common.launch import Launch, resolve_launch
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
 from runners.common.results import ResultStore
 from runners.common.settings import frozen, with_overrides
+from srn import capture
 
 BASELINE = "baseline"
 
@@ -29,7 +30,8 @@ class Invocation:
     turns into its settings object); refiners: the settings of each refiner arm asked
     for (its kind's settings type, ``refiners.registry.KINDS``), by kind (seed unset: each run sets its own); threads: each run's torch
     threads; launch: where the runs execute; argv: the command's arguments (its jobs are
-    the same command narrowed to one run)."""
+    the same command narrowed to one run); capture: whether the runs capture the refiners'
+    inner loops (``srn.capture``, --compile)."""
 
     runner: str
     preset: str
@@ -41,6 +43,7 @@ class Invocation:
     refiners: dict[str, KindSettings]
     launch: Launch = Launch()
     argv: tuple[str, ...] = ()
+    capture: bool = False
 
     @property
     def arm_names(self) -> list[str]:
@@ -130,7 +133,21 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
             values.update({key: defaults.get(key) for key in unset})
         refiners[name] = frozen(kind.settings, {"kind": name, **values}, f"{path} refiner.{name} (with the flags)")
     return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners, launch,
-                      tuple(args.argv))
+                      tuple(args.argv), resolve_capture(args.compile, device, check=not slurm))
+
+
+def resolve_capture(choice: str, device: torch.device, check: bool = True) -> bool:
+    """--compile on|off|auto -> whether the runs capture their refiners' loops: auto is on
+    with CUDA; on where this torch cannot compile for ``device`` is a UsageError (with
+    ``check``: a command launching SLURM jobs leaves that to the jobs, on their nodes)."""
+    if choice == "auto":
+        return device.type == "cuda"
+    if choice == "on" and check:
+        try:
+            capture.check_available(device)
+        except capture.CaptureUnavailable as error:
+            raise UsageError(f"--compile on: {error}; use --compile off") from None
+    return choice == "on"
 
 
 def preset_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Namespace], preset: str,
@@ -144,10 +161,14 @@ def preset_invocation(runner: str, parse_args: Callable[[list[str]], argparse.Na
 
 
 def refiner_identity(settings: KindSettings) -> dict:
-    """The refiner's settings that identify an arm's runs: all but the per-run seed and
-    those left at None (a setting not used, such as no schedule: so adding one to a kind
-    leaves the identity of its earlier runs as it was)."""
-    return {key: value for key, value in asdict(settings).items() if key != "seed" and value is not None}
+    """The refiner's settings that identify an arm's runs: all but the per-run seed, those
+    left at None (a setting not used, such as no schedule: so adding one to a kind leaves
+    the identity of its earlier runs as it was) and those at the value the runs saved
+    before the setting existed were made with (its field's ``saved_before``: those runs
+    keep their identity, and a run with another value never shares it)."""
+    return {setting.name: getattr(settings, setting.name) for setting in fields(settings)
+            if setting.name != "seed" and getattr(settings, setting.name) is not None
+            and getattr(settings, setting.name) != setting.metadata.get("saved_before")}
 
 
 def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, dict], settings: Any = None) -> None:
@@ -162,6 +183,7 @@ def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, di
         "config": str(invocation.config_path),
         "device": str(invocation.device),
         "threads": invocation.threads,
+        "compile": capture.description(invocation.device) if invocation.capture else "off",
         "launch": asdict(invocation.launch),
         "seeds": list(invocation.seeds),
         "results": str(store.path),

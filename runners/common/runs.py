@@ -13,6 +13,7 @@ from runners.common.invocation import Invocation
 from runners.common.launch import Job, execute, job_device, jobs_of
 from runners.common.results import ResultStore
 from runners.common.seeding import counting_nondeterminism, seed_everything
+from srn import capture, finite_checks
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,14 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {hours}:{minute:02d}:{second:02d}" if hours else f"ETA {minute}:{second:02d}"
 
 
-def run_environment(device: torch.device) -> dict:
+def run_environment(device: torch.device, captured: bool = False) -> dict:
     """What, besides its settings and seed, changes a run's numbers: torch's threads, the
-    device (the GPU's model, or the CPU's with its vector instructions), the determinism settings and torch's version (read in the
-    run's own process, after seeding)."""
-    return {"threads": torch.get_num_threads(), "device": device_name(device),
-            "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__}
+    device (the GPU's model, or the CPU's with its vector instructions), the determinism
+    settings, torch's version (read in the run's own process, after seeding) and, for a
+    run that captured its refiners' loops (--compile), how (``capture``; absent: eager)."""
+    environment = {"threads": torch.get_num_threads(), "device": device_name(device),
+                   "deterministic": torch.are_deterministic_algorithms_enabled(), "torch": torch.__version__}
+    return environment | ({"capture": capture.description(device)} if captured else {})
 
 
 def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> float:
@@ -59,12 +62,14 @@ def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invo
     use_device(invocation.device)
     seed_everything(seed, invocation.threads)
     start = time.perf_counter()
-    with counting_nondeterminism() as nondeterministic:
+    with counting_nondeterminism() as nondeterministic, capture.capturing(
+            invocation.device if invocation.capture else None):
         metrics = arm.run(seed)
+    finite_checks.raise_pending()  # the refiners' last checks, before the result is kept
     seconds = time.perf_counter() - start
     curve = metrics.pop("curve", [])
-    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic), run_environment(invocation.device),
-              curve)
+    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic),
+              run_environment(invocation.device, invocation.capture), curve)
     tqdm.write(f"{name}, seed {seed}: {seconds:.0f} s, {len(nondeterministic)} call(s) of a kernel without a "
                "deterministic implementation")
     return seconds

@@ -23,36 +23,47 @@ def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
     for arm in cost.values():
         assert arm["seconds_per_step"] > 0 and arm["peak_memory_gb"] is None
         assert arm["seconds_per_epoch"] == pytest.approx(arm["seconds_per_step"] * arm["batches_per_epoch"])
+    captured = cost["srn"]["captured"]  # on the CPU: aot_eager
+    assert captured["seconds_per_step"] > 0 and "captured" not in cost["baseline"]
+    assert captured["x_baseline"] == pytest.approx(captured["seconds_per_step"] / cost["baseline"]["seconds_per_step"])
     assert cost["baseline"]["batches_per_epoch"] == 8000 // 4  # the smoke preset's images at the tiny batch
     assert cost["srn"]["x_baseline"] == pytest.approx(cost["srn"]["seconds_per_step"] / cost["baseline"]["seconds_per_step"])
     agreement = circles["agreement"]
     assert agreement["rerun_identical"] and agreement["zero_steps_equal_baseline"] == {"srn": True}
     assert agreement["launcher_local_equals_inline"] and agreement["runs"] == 2
     assert agreement["nondeterministic_kernel_calls"] == 0
+    shared = circles["sharing"]
+    assert list(shared["steps_per_second"]) == ["1", "2"] and all(rate > 0 for rate in shared["steps_per_second"].values())
+    assert shared["speedup"]["1"] == 1.0
+    assert shared["speedup"]["2"] == pytest.approx(shared["steps_per_second"]["2"] / shared["steps_per_second"]["1"])
     [table] = circles["forecast_hours"]["tables"].values()
     assert (table["runs"], table["epochs"]) == (9, 100)  # the paper preset: 3 arms x 3 seeds, 100 epochs
     per_run = {"baseline": cost["baseline"]["seconds_per_epoch"], "srn": cost["srn"]["seconds_per_epoch"]}
     expected = 3 * 100 * (per_run["baseline"] + 2 * per_run["srn"]) / 3600  # srn-s0-gradient costs as srn
-    assert table["one_job"] == pytest.approx(expected) and table["two_jobs_per_gpu"] is None
+    assert table["one_job"] == pytest.approx(expected) and table["shared"] is None  # a CPU holds one job
     printed = capsys.readouterr().out
     assert "| circles | srn |" in printed and "| circles | yes (srn) | srn: yes | yes (2 runs) |" in printed
     assert (tmp_path / "out" / "gpu_check.md").read_text() in printed
 
 
-@pytest.mark.parametrize("speedup, two_jobs", [(1.6, True), (0.27, False)])
-def test_two_jobs_per_gpu_are_forecast_only_where_two_at_once_were_faster(monkeypatch, speedup, two_jobs):
-    monkeypatch.setattr(gpu_check, "jobs_per_gpu", lambda cost, device: 4)  # memory holds four
+@pytest.mark.parametrize("fits, speedup, advised", [
+    (4, {1: 1.0, 2: 1.6, 4: 1.9}, 4),
+    (2, {1: 1.0, 2: 1.6, 4: 1.9}, 2),  # memory holds two
+    (4, {1: 1.0, 2: 0.9, 4: 0.8}, 1),  # sharing was slower: one job at a time
+], ids=["four", "memory-holds-two", "sharing-slower"])
+def test_the_forecast_shares_the_gpu_as_the_fastest_measured_count_that_fits(monkeypatch, fits, speedup, advised):
+    monkeypatch.setattr(gpu_check, "jobs_per_gpu", lambda cost, device: fits)
     result = {"cost": {"baseline": {"seconds_per_epoch": 10.0}, "srn": {"seconds_per_epoch": 30.0}},
-              "agreement": {"speedup_two_at_once": speedup}}
+              "sharing": {"speedup": speedup}}
     hours = gpu_check.forecast("circles", result, torch.device("cuda"), None)
     [table] = hours["tables"].values()
     assert table["one_job"] == pytest.approx(3 * 100 * (10 + 2 * 30) / 3600)
-    if two_jobs:
-        assert table["two_jobs_per_gpu"] == pytest.approx(table["one_job"] / speedup)
-        assert hours["total_two_jobs_per_gpu"] == pytest.approx(table["one_job"] / speedup)
-    else:  # two at once were slower: no forecast that runs them so
-        assert table["two_jobs_per_gpu"] is None and hours["total_two_jobs_per_gpu"] is None
-    assert hours["jobs_per_gpu_memory_allows"] == 4
+    assert hours["jobs_per_gpu_advised"] == advised and hours["jobs_per_gpu_memory_allows"] == fits
+    if advised > 1:
+        assert table["shared"] == pytest.approx(table["one_job"] / speedup[advised])
+        assert hours["total_shared"] == pytest.approx(table["one_job"] / speedup[advised])
+    else:
+        assert table["shared"] is None and hours["total_shared"] is None
 
 
 def test_a_check_stopped_partway_keeps_the_runners_it_finished(tmp_path, monkeypatch):
@@ -60,8 +71,8 @@ def test_a_check_stopped_partway_keeps_the_runners_it_finished(tmp_path, monkeyp
             "peak_memory_gb": None}
     finished = {"cost": {"baseline": cost, "srn": cost},
                 "agreement": {"rerun_identical": True, "rerun_arm": "srn", "zero_steps_equal_baseline": {"srn": True},
-                              "launcher_local_equals_inline": True, "runs": 2, "speedup_two_at_once": 1.0,
-                              "nondeterministic_kernel_calls": 0}}
+                              "launcher_local_equals_inline": True, "runs": 2, "nondeterministic_kernel_calls": 0},
+                "sharing": {"steps_per_second": {1: 2.0}, "speedup": {1: 1.0}, "seconds": 1.0}}
 
     def check_runner(runner, *rest):
         if runner == "circles":

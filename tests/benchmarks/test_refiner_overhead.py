@@ -1,6 +1,7 @@
 """benchmarks/refiner_overhead.py: the table has each arm's median seconds per training step,
-per epoch and its ratio to the baseline's, and with --device cuda:N the arms are built with
-N as torch's current CUDA device."""
+per epoch and its ratio to the baseline's, its FLOPs, kernel ops and host synchronisations
+per step, and with --device cuda:N the arms are built with N as torch's current CUDA
+device."""
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ def test_the_table_has_the_ratio_of_each_arm_to_the_baseline(capsys):
                            "--batch-size", "16"])
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| circles |")]
     assert [row[1] for row in rows] == ["baseline", "srn"]
-    (_, _, baseline, epoch, one, *_), (_, _, srn, _, ratio, _, _, _, paper) = rows
+    (_, _, baseline, epoch, one, *_), (_, _, srn, _, ratio, *_, paper) = rows
     assert one == "1.00" and paper == "+10% per epoch |"
     batches = 8000 // 16  # smoke: 8,000 images
     assert float(epoch) == pytest.approx(float(baseline) * batches, abs=ROUNDED * batches + 0.05)
@@ -46,7 +47,9 @@ def test_the_device_asked_for_is_current_before_the_arms_are_built(monkeypatch, 
 def test_every_kind_and_variant_with_its_flop_ratio_and_peak_memory(capsys):
     """--kinds adds Slot Attention to the SRN arm of the preset; --variants adds the SRN with
     backprop through the last step (Slot Attention has no such setting) and every refiner
-    at 0 steps, which computes less: fewer FLOPs than the same kind at its steps."""
+    at 0 steps, which computes less: fewer FLOPs than the same kind at its steps. One more
+    inner step adds kernel ops to a refiner at its steps, fewer with backprop last (the step
+    added builds no graph)."""
     refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "1", "--only", "circles",
                            "--batch-size", "4", "--kinds", "slot-attention", "--variants", "last", "0 steps"])
     rows = {row[1]: row for row in (line.split(" | ") for line in capsys.readouterr().out.splitlines()
@@ -57,13 +60,23 @@ def test_every_kind_and_variant_with_its_flop_ratio_and_peak_memory(capsys):
         assert float(rows[name][6]) == pytest.approx(value / gflops["baseline"], abs=0.005 + 1e-3 * value / gflops["baseline"])
     assert gflops["srn, 0 steps"] < gflops["srn, last"] < gflops["srn"]
     assert gflops["slot-attention, 0 steps"] < gflops["slot-attention"]
-    assert all(float(row[7]) >= 0 for row in rows.values())
+    assert all(float(row[11]) >= 0 for row in rows.values())
+    per_inner_step = {name: row[9] for name, row in rows.items()}
+    assert per_inner_step["srn, 0 steps"] == per_inner_step["baseline"] == "-"
+    assert 0 < int(per_inner_step["srn, last"]) < int(per_inner_step["srn"])
 
 
-def test_without_repeats_nothing_is_timed_and_the_flops_are_still_counted(capsys):
+def test_without_repeats_nothing_is_timed_and_the_flops_and_kernel_ops_are_still_counted(capsys):
+    """The SRN's step launches the baseline's kernels and its inner steps' (ops per inner
+    step: at r + 1 inner steps against r); the baseline's makes the host wait for nothing."""
     refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "0", "--only", "circles",
                            "--batch-size", "4"])
     out = capsys.readouterr().out
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| circles |")]
     assert [row[1:5] for row in rows] == [["baseline", "-", "-", "-"], ["srn", "-", "-", "-"]]
     assert float(rows[1][5]) > float(rows[0][5]) > 0 and "not timed" in out
+    (baseline_ops, one, no_inner_step, baseline_syncs), (ops, ratio, per_inner_step, syncs) = (
+        row[7:11] for row in rows)
+    assert (one, no_inner_step, baseline_syncs) == ("1.00", "-", "0") and int(ops) > int(baseline_ops) > 0
+    assert float(ratio) == pytest.approx(int(ops) / int(baseline_ops), abs=0.005)
+    assert 0 < int(per_inner_step) < int(ops) - int(baseline_ops) and int(syncs) >= 0

@@ -67,7 +67,8 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
                 [run["metrics"][key] for key in ("decomposed_all", "reconstruction_error")]
     srn_settings = next(run["settings"] for run in runs.values() if run["arm"] == "srn")
     assert srn_settings["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.1, "momentum": 0.5,
-                                       "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
+                                       "backprop": "unroll", "gradient": "first-order", "hidden": 8,
+                                       "embedding": 100, "pieces": 20}
     markdown = (directory / "results.md").read_text()
     assert "tiny test scale" in markdown and "| 5 circles: % decomposed |" in markdown
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
@@ -110,6 +111,22 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, ca
     assert all(environment == {"threads": available_cores(), "device": cpu_name(), "deterministic": True,
                                "torch": torch.__version__} for environment in environments)
     assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
+
+
+def test_compile_on_gives_the_eager_numbers_and_is_recorded(tmp_path, tiny_config, capsys):
+    """--compile on, on the CPU: the refiner's loop traced by aot_eager (training, the
+    evaluation's batches and the step-count curve's step counts), the eager run's metrics
+    bit for bit; the run's environment says how it was captured."""
+    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1", "--seeds", "1",
+            "--data-dir", str(tmp_path / "data")]
+    runner.main([*argv, "--out", str(tmp_path / "eager")])
+    runner.main([*argv, "--out", str(tmp_path / "captured"), "--compile", "on"])
+    eager, captured = (json.loads((tmp_path / name / "smoke-32images-1epochs" / "results.json").read_text())["runs"]
+                       for name in ("eager", "captured"))
+    assert eager.keys() == captured.keys() and len(eager) == 2
+    assert all(captured[key]["metrics"] == eager[key]["metrics"] for key in eager)
+    assert all(run["environment"]["capture"] == "torch.compile aot_eager" for run in captured.values())
+    assert all("capture" not in run["environment"] for run in eager.values())
 
 
 def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, tiny_config, login_node):
@@ -158,7 +175,9 @@ def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, caps
     assert list(plan["arms"]) == ["baseline", "srn"]
     assert "refiner" not in plan["arms"]["baseline"] and "detach_initial_set" not in plan["arms"]["baseline"]
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 4, "inner_lr": 0.1, "momentum": 0.5,
-                                              "backprop": "unroll", "hidden": 8, "embedding": 100, "pieces": 20}
+                                              "backprop": "unroll", "gradient": "first-order", "hidden": 8,
+                                              "embedding": 100, "pieces": 20}
+    assert plan["compile"] == "off"
     assert plan["arms"]["srn"]["epochs"] == plan["settings"]["epochs"] == 3
     assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
         ("baseline", 0, False), ("srn", 0, False), ("baseline", 1, False), ("srn", 1, False)]

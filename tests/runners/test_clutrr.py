@@ -125,7 +125,8 @@ def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
     arms = plan["arms"]
     assert list(arms) == ["baseline", "srn", "grn"] and arms["baseline"]["refiner"] is None
     assert arms["srn"]["refiner"] == {"kind": "srn", "steps": 2, "inner_lr": 0.001, "momentum": 0.0, "backprop": "unroll",
-                                      "hidden": 512, "pieces": 20, "set_size": 20, "padding": "masked"}
+                                      "gradient": "first-order", "hidden": 512, "pieces": 20, "set_size": 20,
+                                      "padding": "masked"}
     assert arms["grn"]["refiner"]["hidden"] == 256 and arms["grn"]["l2"] == 5e-6 and arms["srn"]["l2"] == 1e-4
     assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}"}
     assert plan["runs"] == [{"arm": arm, "seed": 0, "done": False} for arm in arms]

@@ -369,7 +369,7 @@ def test_flags_override_the_preset(tiny_presets, tmp_path, capsys):
     assert plan["settings"]["epochs"] == 7 and plan["settings"]["num_objects"] == 5
     assert plan["results"] == str(tmp_path / "pong-k5-4ep-7epochs-batch20-lr0.001" / "results.json")
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 3, "inner_lr": 0.2, "momentum": 0.5,
-                                              "backprop": "unroll", "hidden": 32, "embedding": 32, "pieces": 20}
+                                              "backprop": "unroll", "gradient": "first-order", "hidden": 32, "embedding": 32, "pieces": 20}
     tuned = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "3", "--srn", "--out", str(tmp_path)])
     assert tuned["arms"]["srn"]["refiner"]["inner_lr"] == 0.045 and tuned["arms"]["srn"]["refiner"]["steps"] == 2
     assert tuned["arms"]["srn"] == {**tuned["arms"]["baseline"], "refiner": tuned["arms"]["srn"]["refiner"]}

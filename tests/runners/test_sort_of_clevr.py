@@ -47,7 +47,7 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     assert sorted(run_["arm"] for run_ in runs.values()) == ["baseline", "srn"]
     srn = next(run_ for run_ in runs.values() if run_["arm"] == "srn")
     assert srn["settings"]["refiner"] == {"kind": "srn", "steps": 1, "inner_lr": 0.1, "momentum": 0.0,
-                                          "backprop": "unroll", "hidden": 32, "embedding": 16, "pieces": 20}
+                                          "backprop": "unroll", "gradient": "first-order", "hidden": 32, "embedding": 16, "pieces": 20}
     assert {"steps_curve", "robust_synthetic", "robust_dataset", "robustness_seconds"} <= srn["metrics"].keys()
     assert [entry["refiner_steps"] for entry in srn["metrics"]["steps_curve"]] == [0, 1]  # r = 1
     assert srn["metrics"]["steps_curve"][0].keys() == {"refiner_steps", "relational", "furthest", "closest", "count",

@@ -40,7 +40,31 @@ def test_refiner_arms_from_the_preset_and_the_flags(tmp_path):
     assert both.refiners["srn"] == DescentSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
     assert both.refiners["grn"] == DescentSettings("grn", 3, 0.5, momentum=0.5)
     assert refiner_identity(both.refiners["srn"]) == {"kind": "srn", "steps": 3, "inner_lr": 0.5, "momentum": 0.5,
-                                                      "backprop": "unroll", "hidden": 512, "pieces": 20}
+                                                      "backprop": "unroll", "gradient": "first-order", "hidden": 512,
+                                                      "pieces": 20}
+
+
+def test_runs_saved_before_the_first_order_gradient_are_the_autograd_arms(tmp_path):
+    """Every run saved before the setting existed computed the inner gradient by autograd:
+    --gradient autograd names those runs (an identity without the key), the default never."""
+    flags = ("--preset", "paper", "--srn", "--steps", "3", "--inner-lr", "0.5")
+    autograd = refiner_identity(invocation(tmp_path, *flags, "--gradient", "autograd").refiners["srn"])
+    first_order = refiner_identity(invocation(tmp_path, *flags).refiners["srn"])
+    assert "gradient" not in autograd
+    assert first_order == autograd | {"gradient": "first-order"}
+
+
+def test_compile_is_on_with_cuda_off_on_the_cpu_and_on_when_asked(tmp_path):
+    assert not invocation(tmp_path, "--preset", "smoke").capture
+    assert invocation(tmp_path, "--preset", "smoke", "--compile", "on").capture
+    assert not invocation(tmp_path, "--preset", "smoke", "--compile", "off").capture
+
+
+def test_compile_on_where_torch_cannot_compile_is_one_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
+    with pytest.raises(UsageError, match=rf"^--compile on: torch {re.escape(torch.__version__)} cannot compile on "
+                                         r"Python [0-9.]+; use --compile off$"):
+        invocation(tmp_path, "--preset", "smoke", "--compile", "on")
 
 
 def test_a_schedule_comes_from_the_flag_or_the_preset_and_identifies_its_arm(tmp_path):
