@@ -15,6 +15,7 @@ rerunning the command redoes only what is missing.
 import argparse
 import contextlib
 import importlib
+import io
 import os
 import shlex
 import shutil
@@ -189,9 +190,17 @@ def slurm_executor(folder: Path, resources: SlurmResources, jobs: int | None, ru
 
 
 def submit_array(executor: submitit.SlurmExecutor, jobs: Sequence[Job], runner: str) -> list[submitit.Job]:
-    """Submit ``jobs`` as one SLURM job array (sbatch once); their submitit handles."""
-    with executor.batch():
-        handles = [executor.submit(run_job, runner, list(job.argv)) for job in jobs]
+    """Submit ``jobs`` as one SLURM job array (sbatch once); their submitit handles. A
+    refusal by sbatch (a wrong partition, a missing account, ...) is a UsageError with
+    sbatch's own message (submitit's echo of it is not shown: one line says it)."""
+    refusal = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(refusal), executor.batch():
+            handles = [executor.submit(run_job, runner, list(job.argv)) for job in jobs]
+    except submitit.core.utils.FailedJobError as error:
+        said = [line.strip() for line in str(error).splitlines() if line.strip()] or ["(no message)"]
+        raise UsageError(f"--launcher slurm: sbatch refused the job array: {said[-1]}") from None
+    sys.stderr.write(refusal.getvalue())
     return handles
 
 

@@ -18,7 +18,7 @@ import torch
 
 from patches.vendor import PROJECT_ROOT
 from runners import circles
-from runners.common.cli import ArgumentParser, JobsFailed, UsageError, add_common_arguments, parse
+from runners.common.cli import ArgumentParser, JobsFailed, UsageError, add_common_arguments, main_guard, parse
 from runners.common import launch
 from runners.common.launch import (Job, Launch, SlurmResources, environment, execute, job_environment, jobs_of,
                                    resolve_launch, run_job, slots, slurm_executor, submit_array,
@@ -188,6 +188,27 @@ def test_the_sbatch_script_has_the_resources_the_command_and_its_environment(tmp
     for job, handle in zip(jobs, handles):
         submission = submitit.core.utils.DelayedSubmission.load(handle.paths.submitted_pickle)
         assert submission.function is run_job and submission.args == ("clutrr", list(job.argv))
+
+
+def test_an_array_sbatch_refuses_is_one_line_with_its_message_and_exit_2(tmp_path, monkeypatch, capsys):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\necho 'sbatch: error: invalid partition specified: nope' >&2\nexit 1\n")
+    (bin_dir / "srun").write_text("#!/bin/sh\n")
+    for name in ("sbatch", "srun"):
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    jobs = jobs_of([(0, "baseline")], [], "paper", "cpu", 1)
+    executor = slurm_executor(tmp_path / "jobs", SlurmResources("nope", 90, 0, 1, None), None, "circles")
+
+    def launch():
+        submit_array(executor, jobs, "circles")
+
+    with pytest.raises(SystemExit) as exit_:
+        main_guard(launch)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == ("error: --launcher slurm: sbatch refused the job array: sbatch: error: invalid "
+                                       "partition specified: nope\n")
 
 
 def test_slurm_where_there_is_none_is_a_usage_error_except_for_a_dry_run(tmp_path, monkeypatch):
