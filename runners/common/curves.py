@@ -108,11 +108,14 @@ def curve_keys(curves: Mapping[str, Sequence[Curve]], x: str = "epoch") -> list[
 
 
 def curve_figure(curves: Mapping[str, Sequence[Curve]], title: str, metrics: Sequence[Metric] | None = None,
-                 x: str = "epoch") -> Figure:
-    """One panel per metric (default: ``curve_keys``): its value (times ``scale``) per
-    epoch (or other ``x``), one line per arm (label -> the curves of its runs) at the mean
-    over seeds with a ± std band."""
-    metrics = list(metrics or curve_keys(curves, x))
+                 x: str = "epoch", references: Mapping[str, Sequence[dict]] | None = None) -> Figure:
+    """One panel per metric (default: ``curve_keys``) that some arm has a value of: its
+    value (times ``scale``) per epoch (or other ``x``), one line per arm (label -> the
+    curves of its runs) at the mean over seeds with a ± std band; ``references`` (label ->
+    its runs' metrics): a dashed horizontal line per label at the mean of its runs' value,
+    where they have one (e.g. the baseline beside the refiner's step-count curves)."""
+    metrics = [metric for metric in (metrics or curve_keys(curves, x))
+               if any(epoch_statistics(runs, metric.key, x)[0] for runs in curves.values())]
     columns = min(PANELS_PER_ROW, max(1, len(metrics)))
     rows = max(1, math.ceil(len(metrics) / columns))
     figure = Figure(figsize=(4.2 * columns, 3.2 * rows + 0.6))
@@ -128,6 +131,11 @@ def curve_figure(curves: Mapping[str, Sequence[Curve]], title: str, metrics: Seq
                               label=f"{arm} (n={max(counts)})")
             axis.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                               color=line.get_color(), alpha=0.2, linewidth=0)
+        for label, runs in (references or {}).items():
+            values = [float(run[metric.key]) for run in runs if is_number(run.get(metric.key))]
+            if values:
+                axis.axhline(metric.scale * sum(values) / len(values), linestyle="--", color="grey",
+                             label=f"{label} (n={len(values)})")
         axis.set(title=metric.label, xlabel=x.replace("_", " "))
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
@@ -141,9 +149,10 @@ def curve_figure(curves: Mapping[str, Sequence[Curve]], title: str, metrics: Seq
 
 
 def plot_curves(curves: Mapping[str, Sequence[Curve]], path: Path, title: str,
-                metrics: Sequence[Metric] | None = None, x: str = "epoch") -> Path:
+                metrics: Sequence[Metric] | None = None, x: str = "epoch",
+                references: Mapping[str, Sequence[dict]] | None = None) -> Path:
     """Save ``curve_figure`` at ``path``."""
-    return save_figure(curve_figure(curves, title, metrics, x), path)
+    return save_figure(curve_figure(curves, title, metrics, x, references), path)
 
 
 def steps_curve(evaluate: Callable[[int], dict], steps: int, at_r: dict | None = None) -> Curve:
@@ -167,14 +176,16 @@ def at_steps(curve: Curve, count: int) -> dict:
 def save_steps_curves(runs: Mapping[str, Sequence[dict]], path: Path, title: str,
                       metrics: Sequence[Metric]) -> str:
     """The step-count curves of the refiner arms among ``runs`` (label -> each seed's
-    metrics), drawn at ``path`` (``plot_curves`` over refiner steps), as a Markdown
-    section to append to a report (what they are, and their table); "" when no run has
-    one."""
+    metrics), drawn at ``path`` (``plot_curves`` over refiner steps, the arms without a
+    refiner as reference lines), as a Markdown section to append to a report (what they
+    are, and their table); "" when no run has one."""
     curves = {label: [run["steps_curve"] for run in arm_runs if "steps_curve" in run] for label, arm_runs in runs.items()}
+    references = {label: arm_runs for label, arm_runs in runs.items() if not curves[label]}
     curves = {label: arm_curves for label, arm_curves in curves.items() if arm_curves}
     if not curves:
         return ""
-    plot_curves(curves, path, f"{title}: evaluated with the refiner at 0, 1, r/2 and r steps", metrics, REFINER_STEPS)
+    plot_curves(curves, path, f"{title}: evaluated with the refiner at 0, 1, r/2 and r steps", metrics, REFINER_STEPS,
+                references)
     return ("\n## Refinement steps at evaluation\n\nEach refiner arm's trained model evaluated with its refiner run at 0, 1, "
             f"r/2 and r steps, whatever it trained with (mean ± std over seeds; {path.name}):\n\n"
             f"{curve_table(curves, metrics, REFINER_STEPS)}\n")

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from runners.common import curves as curves_module
 from runners.common.curves import (at_steps, curve_figure, curve_keys, curve_table, epoch_statistics, plot_curves,
                                    save_curves, save_steps_curves, steps_curve)
 from runners.common.results import ResultStore, settings_key
@@ -45,6 +46,13 @@ def test_the_figure_has_a_panel_per_metric_and_a_line_per_arm(tmp_path):
     assert len(hits.get_lines()) == 1
     path = plot_curves(runs, tmp_path / "curves.png", "title")
     assert path.read_bytes().startswith(PNG) and list(tmp_path.iterdir()) == [path]
+
+
+def test_a_metric_no_arm_has_gets_no_panel():
+    runs = {"baseline": [curve([1.0, 0.5])], "SRN": [curve([0.9, 0.6])]}  # trained, never ranked
+    metrics = [Metric("train_loss", "loss"), Metric("h1_1", "H@1 (%)", scale=100), Metric("mrr_1", "MRR")]
+    figure = curve_figure(runs, "title", metrics)
+    assert [axis.get_title() for axis in figure.axes if axis.get_visible()] == ["loss"]
 
 
 def test_curves_are_kept_beside_the_metrics_and_read_back_in_seed_order(tmp_path):
@@ -105,7 +113,7 @@ def test_a_step_count_curve_evaluates_at_0_1_half_and_all_steps():
     assert asked == [0, 1, 3]
 
 
-def test_step_count_curves_are_tabulated_and_drawn_over_steps_for_the_refiner_arms_only(tmp_path):
+def test_step_count_curves_are_tabulated_and_drawn_over_steps_for_the_refiner_arms_only(tmp_path, monkeypatch):
     runs = {"RN": [{"accuracy": 0.5}],
             "RN + SRN": [{"accuracy": 0.7, "steps_curve": [{"refiner_steps": 0, "accuracy": 0.4},
                                                             {"refiner_steps": 2, "accuracy": 0.6}]},
@@ -117,5 +125,10 @@ def test_step_count_curves_are_tabulated_and_drawn_over_steps_for_the_refiner_ar
     assert "| refiner steps | accuracy (%), RN + SRN |" in lines
     assert "| 0 | 30.0 ± 14.1 |" in lines and "| 2 | 70.0 ± 14.1 |" in lines
     assert (tmp_path / "steps.png").read_bytes()[:4] == b"\x89PNG"
+    drawn = []
+    monkeypatch.setattr(curves_module, "save_figure", lambda figure, path: drawn.append(figure) or path)
+    save_steps_curves(runs, tmp_path / "again.png", "toy", [Metric("accuracy", "accuracy (%)", 100)])
+    [reference] = [line for line in drawn[0].axes[0].get_lines() if line.get_label() == "RN (n=1)"]
+    assert list(reference.get_ydata()) == [50.0, 50.0] and reference.get_linestyle() == "--"  # the baseline
     assert save_steps_curves({"RN": runs["RN"]}, tmp_path / "none.png", "toy", []) == ""
     assert not (tmp_path / "none.png").exists()
