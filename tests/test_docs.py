@@ -54,6 +54,7 @@ def documented_commands() -> list[tuple[str, str, str]]:
             for script, flags in COMMAND.findall(page.read_text())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted({script for _, script, _ in documented_commands()}))
 def test_every_documented_flag_is_in_the_scripts_help(script):
     unknown = sorted({f"{page}: {flag}" for page, documented, flags in documented_commands() if documented == script

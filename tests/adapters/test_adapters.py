@@ -38,6 +38,7 @@ def with_steps(case, steps: int, seed: int = 1):
     return dataclasses.replace(case.settings, steps=steps, seed=seed)
 
 
+@pytest.mark.slow
 def test_every_refiner_parameter_gets_a_gradient(case):
     model, refiner = case.make(with_steps(case, 2))
     loss = case.loss(model.train())

@@ -60,6 +60,7 @@ def one_thread():
     torch.set_num_threads(1)  # tests/conftest.py restores the count
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_every_arm_of_the_paper_preset_trains_one_step(runner, build):
     arms = build(runner)
@@ -83,6 +84,7 @@ def test_every_arm_of_the_paper_preset_trains_one_step(runner, build):
         assert arms["srn"].model.refiner.steps == 10  # the schedule's first epochs, not refiner.srn.steps (20)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_zero_inner_steps_train_as_the_baseline_bit_for_bit(runner, build):
     arms = build(runner, refiner_steps=0)

@@ -12,6 +12,7 @@ from runners.common.cli import main_guard
 CPU = torch.device("cpu")
 
 
+@pytest.mark.slow
 def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
     gpu_check.main(["--tiny", "--device", "cpu", "--only", "circles", "--out", str(tmp_path / "out"),
                     "--data-dir", str(tmp_path / "data")])

@@ -104,6 +104,7 @@ def test_with_cuda_the_workers_persist_and_pin_with_the_same_batches(monkeypatch
     assert patched == epochs_of_batches(cswm.ORIGINAL_DATALOADER)
 
 
+@pytest.mark.slow
 def test_train_script_runs_twice_in_one_process_with_separate_logs(upstream, tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     root_handlers = list(logging.getLogger().handlers)

@@ -42,6 +42,7 @@ class _CapturingPickle(types.ModuleType):
         self.dumped = obj
 
 
+@pytest.mark.slow
 def test_generated_splits_are_what_the_upstream_script_generates(upstream, tmp_path, monkeypatch):
     """The upstream script itself (its 10,000 images; the test split comes first) against
     ours with the same seed: same images as main.py feeds them, questions, answers."""

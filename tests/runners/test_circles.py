@@ -49,6 +49,7 @@ def tiny_settings(**changes) -> runner.Settings:
     return frozen(runner.Settings, {**values, **changes}, "tiny")
 
 
+@pytest.mark.slow
 def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_config, capsys):
     argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
@@ -94,6 +95,7 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
     assert plan["to_run"] == 2 and plan["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, capsys):
     """The launcher decides how many runs go at once, never what a run computes: without
     --threads both take every core (float sums depend on the thread count), and each run
@@ -113,6 +115,7 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, ca
     assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
 
 
+@pytest.mark.slow
 def test_compile_on_gives_the_eager_numbers_and_is_recorded(tmp_path, tiny_config, capsys):
     """--compile on, on the CPU: the refiner's loop traced by aot_eager (training, the
     evaluation's batches and the step-count curve's step counts), the eager run's metrics
@@ -268,6 +271,7 @@ def test_config_without_the_preset_is_a_usage_error(tmp_path):
         runner.main(["--preset", "paper", "--config", config, "--device", "cpu", "--dry-run"])
 
 
+@pytest.mark.slow
 def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path):
     result = script("--device", "cuda", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"),
                     cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
@@ -276,6 +280,7 @@ def test_device_cuda_without_a_gpu_exits_2_in_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_corrupt_cache_exits_2_in_one_line(tmp_path):
     cache = tmp_path / "data" / "circles" / "train-seed0-64.npz"
     cache.parent.mkdir(parents=True)
@@ -286,6 +291,7 @@ def test_corrupt_cache_exits_2_in_one_line(tmp_path):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_slot_attention_runs_end_to_end(tmp_path, tiny_config, capsys):
     runner.main(["--slot-attention", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
                  "--seeds", "1", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])

@@ -58,6 +58,7 @@ def dry_run(argv: list[str], capsys) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
     result = run_cli("--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -106,6 +107,7 @@ def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
     assert "- RN + GRN: {" in report and (folder / "compare_steps_curve.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tiny, tmp_path, login_node):
     """--launcher slurm from a login node: the jobs' device is cuda, yet the launching
     process never touches CUDA (it used to make cuda its current device before submitting)."""
@@ -151,6 +153,7 @@ def baseline_two_epochs(tiny, tmp_path_factory):
     return {**run["metrics"], "curve": run["curve"]}
 
 
+@pytest.mark.slow
 def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_path):
     root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
     recorder = MetricRecorder()
@@ -163,6 +166,7 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
     assert [entry["epoch"] for entry in baseline_two_epochs["curve"]] == [1, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, inner_lr, hidden", [("srn", 0.001, 512), ("grn", 0.0005, 256)])
 def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, inner_lr, hidden, tmp_path):
     root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
@@ -175,6 +179,7 @@ def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs
     assert at_zero == {"refiner_steps": 0, **{key: last_epoch[key] for key in at_zero if key != "refiner_steps"}}
 
 
+@pytest.mark.slow
 def test_offline_default_download_is_one_line_with_exit_2(tiny, tmp_path):
     presets = tiny[:tiny.index("--data")]  # the default --data: the public copy
     result = run_cli(*presets, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"))
@@ -215,6 +220,7 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
     assert "results folder" in one_line_error([*cpu, "--out", str(tmp_path / "file" / "out")], capsys)
 
 
+@pytest.mark.slow
 def test_device_cuda_without_a_gpu_is_one_line_with_exit_2(tmp_path):
     result = run_cli("--device", "cuda", "--out", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -230,6 +236,7 @@ def test_corrupt_cached_dataset_is_one_line_with_exit_2(tmp_path, capsys):
     assert "corrupt" in line and "delete that folder" in line
 
 
+@pytest.mark.slow
 def test_script_fixes_the_hash_seed(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(f"import os, sys\nsys.path.insert(0, {str(PROJECT_ROOT)!r})\n"

@@ -176,6 +176,7 @@ def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_pres
         assert torch.equal(srn_model[key.replace("obj_encoder.", "obj_encoder.initial.")], value)
 
 
+@pytest.mark.slow
 def test_upstream_output_goes_to_each_runs_log_files_not_the_console(experiment, data_dir, tiny_presets, capsys):
     folder, (baseline_output, _), _ = experiment
     [checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
@@ -222,6 +223,7 @@ def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(exp
     assert "reusing 4 finished run(s)" in output
 
 
+@pytest.mark.slow
 def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy, data_dir, tiny_presets, capsys):
     out = ["--data-dir", str(data_dir), "--out", str(experiment_copy.parent)]
     results = run_main(capsys, tiny_presets, [*TINY_RUN, "--srn", "--backprop", "last", "--seeds", "1", *out])
@@ -236,6 +238,7 @@ def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy,
     assert (experiment_copy / "compare_steps_curve.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "srn" and not KINDS[kind].refines_edges])
 def test_every_other_kind_the_adapter_takes_runs_end_to_end(kind, experiment_copy, data_dir, tiny_presets, capsys):
     """The SRN runs in the experiment above; every other kind C-SWM can take, here (one seed)."""
@@ -334,6 +337,7 @@ def test_truncated_data_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path,
     assert code == 2 and f"{target} is not a complete C-SWM dataset" in error
 
 
+@pytest.mark.slow
 def test_script_reports_bad_input_without_traceback():
     result = subprocess.run([sys.executable, "runners/cswm.py", "--env", "space", "--k", "0"], cwd=ROOT,
                             capture_output=True, text=True)

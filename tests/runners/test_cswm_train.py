@@ -55,6 +55,7 @@ def test_state_spread_is_the_root_mean_squared_distance_to_the_mean_by_hand():
     assert math.isclose(cswm_train.state_spread(torch.tensor([[1.0, 2.0], [4.0, 6.0]])), 2.5, rel_tol=1e-6)  # half of 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("refiner", [None, DescentSettings("srn", steps=2, inner_lr=0.05, hidden=32, seed=3)],
                          ids=["baseline", "srn"])
 def test_the_curve_ranks_every_nth_epoch_without_changing_the_training(cswm_upstream, cswm_data_dir, tmp_path,

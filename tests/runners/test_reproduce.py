@@ -63,6 +63,7 @@ def test_jobs_per_gpu_reaches_every_part_and_slurm_leaves_the_device_to_the_jobs
     assert (plan["preset"], plan["device"]) == ("paper", "cuda") and "--device" not in plan["command"]
 
 
+@pytest.mark.slow
 def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path, tiny_configs, capsys):
     argv = ["--preset", "smoke", "--only", "circles", "sort_of_clevr", "--configs", str(tiny_configs),
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]

@@ -37,6 +37,7 @@ def exit_code_and_error(argv, config, capsys):
     return exit_.value.code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
     argv = ["--srn", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
     run(argv, config)
@@ -86,6 +87,7 @@ def test_both_arms_end_to_end_and_a_rerun_resumes(tmp_path, config, capsys):
         {k: v for k, v in with_srn["metrics"].items() if k not in timings}
 
 
+@pytest.mark.slow
 def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, config, capsys):
     argv = ["--srn", "--seeds", "2", "--data-dir", str(tmp_path / "data")]
     run([*argv, "--out", str(tmp_path / "inline")], config)
@@ -100,6 +102,7 @@ def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, config, capsys)
     assert all(numbers(local[key]) == numbers(inline[key]) for key in inline)
 
 
+@pytest.mark.slow
 def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, config, capsys, login_node):
     """--launcher slurm from a login node: the launching process never touches CUDA (the
     jobs' device is cuda), and once the jobs are done it writes the table and figures."""
@@ -164,6 +167,7 @@ def test_an_unwritable_out_folder_and_a_corrupt_cache_exit_2(tmp_path, config, c
         assert code == 2 and error.count("\n") == 1 and message in error
 
 
+@pytest.mark.slow
 def test_the_script_answers_bad_input_with_exit_2():
     result = subprocess.run([sys.executable, "runners/sort_of_clevr.py", "--epochs", "x"], cwd=ROOT,
                             capture_output=True, text=True)
@@ -171,6 +175,7 @@ def test_the_script_answers_bad_input_with_exit_2():
     assert result.stderr.startswith("error: argument --epochs") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_slot_attention_runs_end_to_end(tmp_path, config, capsys):
     run(["--slot-attention", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")], config)
     folder = tmp_path / "out" / "images2-epochs1"

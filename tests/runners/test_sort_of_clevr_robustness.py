@@ -40,6 +40,7 @@ def test_the_synthetic_set_has_200_distinct_positions_inside_and_easy_under_720_
         robustness.synthetic_set(generator, 10_000)
 
 
+@pytest.mark.slow
 def test_the_dataset_set_is_easy_generator_images_kept_inside_under_720_rotations(generator, tmp_path):
     dataset, generated = robustness.dataset_set(generator, 30, tmp_path)
     assert generated > 30 * 50  # easy images with centres 15 px from the border are rare (about 0.2%)

@@ -47,6 +47,7 @@ def upstream_pickle(generator, path):
         pickle.dump(tuple(splits), f)
 
 
+@pytest.mark.slow
 def test_main_loop_reproduces_the_upstream_main_py(upstream, tmp_path, monkeypatch):
     generator = SortOfClevr(upstream)
     upstream_pickle(generator, tmp_path / "data" / "sort-of-clevr.pickle")

@@ -44,6 +44,7 @@ def call(refiner, batch: int, training: bool):
 CALLS = [(2, B, True), (2, B - 1, True), (3, B, True), (2, B, False)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [set_refiner, graph_refiner], ids=["set", "graph"])
 def test_captured_loops_give_the_eager_numbers_compiling_each_shape_once(make):
     eager_refiner, captured_refiner = make(), make()

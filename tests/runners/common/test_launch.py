@@ -230,6 +230,7 @@ def saved_runs(tmp_path) -> list[tuple[str, int]]:
     return sorted((run["arm"], run["seed"]) for run in json.loads(results.read_text())["runs"].values())
 
 
+@pytest.mark.slow
 def test_a_failed_job_names_its_log_the_others_are_saved_and_a_rerun_redoes_only_it(tmp_path, tiny_argv, capsys):
     failing = [*tiny_argv, "--launcher", "local", "--jobs", "2", "--inner-lr", "1e39"]  # the SRN arm diverges
     with pytest.raises(JobsFailed, match="2 of 4 job"):
@@ -277,6 +278,7 @@ def ctrl_c_raises():
     signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
     folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
     threading.Thread(target=interrupt_once_running, args=(folder,), daemon=True).start()
@@ -288,6 +290,7 @@ def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
     assert list(folder.glob("*_log.err")) and job_processes(folder) == []
 
 
+@pytest.mark.slow
 def test_killing_the_command_ends_the_running_jobs(tmp_path, tiny_argv):
     """``kill`` (SIGTERM) on the launching command, as a cluster's time limit sends it,
     cancels its jobs: none runs on without it."""

@@ -64,6 +64,7 @@ def _write_runs(directory, writer: int, count: int) -> None:
         store.put(f"arm{writer}", {"writer": writer}, index, {"value": writer * 1000 + index}, 0.0)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_no_run(tmp_path):
     """8 processes each saving 25 runs into one results.json at once."""
     context = multiprocessing.get_context("spawn")
