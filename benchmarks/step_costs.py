@@ -28,7 +28,8 @@ of a tensor, ``if tensor:``; aten.equal), an output whose shape depends on the v
 (``VALUE_SHAPED``: nonzero, masked_select, the unique ops; repeat_interleave without
 ``output_size``; indexing and index_put with a boolean mask) and a copy to the CPU from
 another device (seen only where the step runs on a GPU: on the CPU ``.cpu()``, ``.numpy()``
-and ``.tolist()`` dispatch nothing). Reads inside a torch optimiser's step are not
+and ``.tolist()`` dispatch nothing), unless it is a non-blocking copy into pinned memory
+(how ``srn.finite_checks`` reads its flags). Reads inside a torch optimiser's step are not
 counted: its per-parameter step counts stay on the CPU on a GPU too, so reading them waits
 for nothing. Other reads of tensors that stay on the CPU on a GPU are counted, as the CPU
 cannot tell them apart (nn.LSTM reads a PackedSequence's batch_sizes twice per call).
@@ -82,8 +83,10 @@ def synchronises(func: torch._ops.OpOverload, args: tuple, kwargs: dict) -> bool
         return any(index is not None and index.dtype in (torch.bool, torch.uint8) for index in args[1])
     if packet is aten._to_copy:
         return kwargs.get("device") == torch.device("cpu") and args[0].device.type != "cpu"
-    if packet is aten.copy_:
-        return args[0].device.type == "cpu" and args[1].device.type != "cpu"
+    if packet is aten.copy_:  # a non-blocking copy into pinned memory waits for nothing
+        non_blocking = args[2] if len(args) > 2 else kwargs.get("non_blocking", False)
+        return (args[0].device.type == "cpu" and args[1].device.type != "cpu"
+                and not (non_blocking and args[0].is_pinned()))
     return False
 
 

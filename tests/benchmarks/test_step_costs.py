@@ -80,6 +80,8 @@ def test_a_copy_to_the_cpu_from_another_device_is_a_sync():
     assert synchronises(aten.copy_.default, (cpu, elsewhere), {})
     assert not synchronises(aten._to_copy.default, (cpu,), {"device": torch.device("meta")})
     assert not synchronises(aten.copy_.default, (elsewhere, cpu), {})
+    # non-blocking into pageable memory still waits (only pinned memory, which needs a GPU build, does not)
+    assert synchronises(aten.copy_.default, (cpu, elsewhere, True), {})
 
 
 def test_an_optimisers_reads_of_its_step_counts_are_no_syncs_but_its_updates_are_kernel_ops():
