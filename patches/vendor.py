@@ -19,7 +19,6 @@ from typing import Iterator, Mapping, Sequence
 import git
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-UPSTREAMS = ("relational-networks", "c-swm", "clutrr-baselines")
 
 
 class UpstreamError(RuntimeError):

@@ -45,11 +45,6 @@ class Invocation:
     argv: tuple[str, ...] = ()
     capture: bool = False
 
-    @property
-    def arm_names(self) -> list[str]:
-        """The baseline, then the refiner arms: "baseline", "srn", "grn", ..."""
-        return [BASELINE, *self.refiners]
-
 
 def arm_label(name: str, model: str | None = None) -> str:
     """An arm's display label in tables and plots: the baseline is ``model`` (the runner's

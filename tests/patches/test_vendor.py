@@ -135,7 +135,7 @@ def test_project_pins_the_papers_commits():
     project = git.Repo(vendor.PROJECT_ROOT)
     for name, commit in PAPER_PINS.items():
         assert project.index.entries[(f"vendor/{name}", 0)].hexsha == commit
-    assert set(PAPER_PINS) == set(vendor.UPSTREAMS)
+    assert {submodule.path for submodule in project.submodules} == {f"vendor/{name}" for name in PAPER_PINS}
 
 
 # --- isolation -----------------------------------------------------------------------------

@@ -29,14 +29,14 @@ def invocation(tmp_path, *argv, uses_edges=True, **options):
 def test_the_preset_less_seeds_threads_and_refiner_is_the_runners_config(tmp_path):
     smoke = invocation(tmp_path, "--preset", "smoke")
     assert (smoke.preset, smoke.config, smoke.seeds, smoke.threads) == ("smoke", {"lr": 0.1, "epochs": 1}, range(2), 1)
-    assert smoke.device == torch.device("cpu") and smoke.refiners == {} and smoke.arm_names == ["baseline"]
+    assert smoke.device == torch.device("cpu") and smoke.refiners == {}
     assert invocation(tmp_path, "--preset", "smoke", "--seeds", "3", "--threads", "2").seeds == range(3)
 
 
 def test_refiner_arms_from_the_preset_and_the_flags(tmp_path):
     both = invocation(tmp_path, "--preset", "paper", "--srn", "--grn", "--steps", "3", "--inner-lr", "0.5",
                       "--momentum", "0.5")
-    assert both.arm_names == ["baseline", "srn", "grn"]
+    assert list(both.refiners) == ["srn", "grn"]
     assert both.refiners["srn"] == DescentSettings("srn", 3, 0.5, momentum=0.5, hidden=512)
     assert both.refiners["grn"] == DescentSettings("grn", 3, 0.5, momentum=0.5)
     assert refiner_identity(both.refiners["srn"]) == {"kind": "srn", "steps": 3, "inner_lr": 0.5, "momentum": 0.5,
@@ -131,7 +131,7 @@ def test_every_registered_kind_is_an_arm_with_its_settings_from_the_preset_its_d
     asked kind that has the setting, and only those."""
     arms = invocation(tmp_path, "--preset", "smoke", "--srn", "--slot-attention", "--inner-lr", "0.2", "--steps", "2",
                       "--no-gru", "--init", "gaussian")
-    assert arms.arm_names == ["baseline", "srn", "slot-attention"]
+    assert list(arms.refiners) == ["srn", "slot-attention"]
     assert arms.refiners["srn"] == DescentSettings("srn", 2, 0.2, hidden=64)
     assert arms.refiners["slot-attention"] == SlotAttentionSettings("slot-attention", steps=2, init="gaussian", gru=False)
     assert invocation(tmp_path, "--preset", "smoke", "--slot-attention").refiners["slot-attention"] == \
