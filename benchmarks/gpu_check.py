@@ -48,7 +48,8 @@ from benchmarks.refiner_overhead import PAPER_OVERHEAD  # noqa: E402
 from benchmarks.timing import step_cost  # noqa: E402
 from runners import clutrr, clutrr_data, reproduce  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
-from runners.common.cli import DATA_DIR, ArgumentParser, UsageError, main_guard, parse  # noqa: E402
+from runners.common.cli import DATA_DIR, ArgumentParser, main_guard, parse  # noqa: E402
+from runners.common.errors import UsageError  # noqa: E402
 from runners.common.device import device_name, resolve_device, use_device  # noqa: E402
 from runners.common.invocation import BASELINE  # noqa: E402
 from runners.common.presets import CONFIG_DIR, load_preset  # noqa: E402

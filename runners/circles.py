@@ -32,7 +32,8 @@ from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa:
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.compare import compare  # noqa: E402
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
+from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
+from runners.common.errors import UsageError  # noqa: E402
 from runners.common.device import device_here  # noqa: E402
 from runners.common.curves import save_curves, save_steps_curves, steps_curve  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from runners.common.atomic import replaced_atomically
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 
 NAME = "data_db9b8f04"
 PUBLIC_COPY = "https://github.com/uclnlp/ctp/raw/master/data/clutrr-emnlp/data_db9b8f04.zip"

@@ -29,7 +29,8 @@ from patches import vendor
 from runners import cswm_data
 from runners.common.compare import compare
 from runners.common.curves import curve_table, save_curves, save_steps_curves
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, main_guard, parse, positive_int
+from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int
+from runners.common.errors import UsageError
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from patches import cswm, vendor
 from patches.cswm_frames import FRAME_KEYS, CompactingOutput, as_uint8
 from runners.common.atomic import replaced_atomically
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.results import writable_folder
 
 TRANSITIONS_PER_EPISODE = 10

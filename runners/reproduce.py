@@ -42,8 +42,8 @@ from benchmarks.timing import step_cost  # noqa: E402
 from runners import circles, clutrr, clutrr_data, cswm, sort_of_clevr  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
 from runners.common.curves import at_steps  # noqa: E402
-from runners.common.cli import (DATA_DIR, LAUNCHERS, PRESETS, ArgumentParser, UsageError, main_guard, parse,  # noqa: E402
-                                positive_int)
+from runners.common.cli import DATA_DIR, LAUNCHERS, PRESETS, ArgumentParser, main_guard, parse, positive_int  # noqa: E402
+from runners.common.errors import UsageError  # noqa: E402
 from runners.common.device import CHOICES as DEVICES, device_name, resolve_device  # noqa: E402
 from runners.common.paper import PaperTable, Reported, paper_table  # noqa: E402
 from runners.common.presets import CONFIG_DIR, resolve_preset  # noqa: E402

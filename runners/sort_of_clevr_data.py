@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from runners.common.atomic import replaced_atomically
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 
 QUESTION_KINDS = ("rel", "norel")

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.sort_of_clevr_data import cached
 from runners.sort_of_clevr_evaluation import predict
 from runners.sort_of_clevr_scenes import Rectangle, Scene, SceneObject, SortOfClevr, random_background, seeded_streams

@@ -29,7 +29,7 @@ from patches import relational_networks
 from patches.vendor import Upstream
 from runners import sort_of_clevr_robustness as robustness
 from runners.common.atomic import replaced_atomically
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.curves import steps_curve
 from runners.sort_of_clevr_data import QUESTION_KINDS, Split, load_split, model_images
 from runners.sort_of_clevr_evaluation import accuracies

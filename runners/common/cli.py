@@ -8,6 +8,7 @@ from typing import Annotated, Any, Callable, NoReturn, Union, get_args, get_orig
 
 from patches.vendor import PROJECT_ROOT, UpstreamError
 from refiners.registry import KINDS
+from runners.common.errors import JobsFailed, UsageError
 from srn import InnerLossNotFinite, InputNotFinite
 from srn.settings import Count, Index, OneOf, value_problem
 
@@ -16,14 +17,6 @@ EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are sav
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3  # training diverged: a refiner's input, inner loss or result became NaN or infinite
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """Bad input the user can fix (argument, data, output folder); its message is one line."""
-
-
-class JobsFailed(Exception):
-    """Some jobs of a launcher failed (their logs are named above); the message is one line."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

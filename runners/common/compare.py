@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from refiners.registry import KINDS
 from refiners.schedule import schedule_text
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.curves import save_steps_curves
 from runners.common.invocation import BASELINE, arm_label
 from runners.common.results import ResultStore, settings_key

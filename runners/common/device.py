@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 
 CHOICES = "auto, cpu, cuda or cuda:N"
 

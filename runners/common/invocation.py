@@ -12,7 +12,8 @@ import torch
 
 from refiners.registry import KINDS
 from refiners.settings import KindSettings
-from runners.common.cli import UsageError, dest_of, flag_of, refiner_settings
+from runners.common.cli import dest_of, flag_of, refiner_settings
+from runners.common.errors import UsageError
 from runners.common.device import resolve_device
 from runners.common.launch import Launch, resolve_launch
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset

@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from patches.vendor import PROJECT_ROOT
-from runners.common.cli import JobsFailed, UsageError
+from runners.common.errors import JobsFailed, UsageError
 from runners.common.seeding import available_cores
 from runners.common.settings import frozen, with_overrides
 from srn.settings import Checked, Count, Index

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from patches.vendor import PROJECT_ROOT
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 
 CONFIG_DIR = PROJECT_ROOT / "configs"
 

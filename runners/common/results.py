@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from runners.common.atomic import atomic_write_text
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 
 FORMAT = 1
 

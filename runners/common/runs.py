@@ -7,7 +7,7 @@ from typing import Callable, Mapping, Sequence
 import torch
 from tqdm import tqdm
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.device import device_name, use_device
 from runners.common.invocation import Invocation
 from runners.common.launch import Job, execute, job_device, jobs_of

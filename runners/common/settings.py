@@ -3,7 +3,7 @@ settings declare their values with ``srn.settings``)."""
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, Mapping, TypeVar
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import yaml
 from refiners.descent import DescentSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.device import cpu_name
 from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key

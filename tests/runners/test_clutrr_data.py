@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from runners import clutrr_data
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from tests import clutrr_world
 
 

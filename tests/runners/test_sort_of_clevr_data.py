@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from patches import relational_networks
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.sort_of_clevr_data import as_uint8, load_split, model_images
 from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 

@@ -10,7 +10,7 @@ import torch
 
 from refiners.descent import DescentSettings
 from patches import relational_networks, vendor
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.sort_of_clevr_data import generate
 from runners.sort_of_clevr_scenes import SortOfClevr, seeded_streams
 from runners.sort_of_clevr_train import MainLoop, build_model, check_sizes, fit

@@ -6,7 +6,8 @@ import textwrap
 import pytest
 
 from patches.vendor import PROJECT_ROOT
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments
+from runners.common.cli import ArgumentParser, add_common_arguments
+from runners.common.errors import UsageError
 
 
 def parser():
@@ -40,7 +41,8 @@ def test_defaults_come_from_the_preset():
 
 SCRIPT = textwrap.dedent("""
     import sys
-    from runners.common.cli import main_guard, UsageError
+    from runners.common.cli import main_guard
+    from runners.common.errors import UsageError
     from patches.vendor import UpstreamError
     from srn import InnerLossNotFinite
     def main():

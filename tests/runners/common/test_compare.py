@@ -2,7 +2,7 @@
 sets it apart, in one table."""
 import pytest
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.compare import compare_report, compared_arms, distinctions
 from runners.common.results import ResultStore
 from runners.common.stats import Metric

@@ -3,7 +3,8 @@ import importlib
 import pytest
 import torch
 
-from runners.common.cli import UsageError, main_guard
+from runners.common.cli import main_guard
+from runners.common.errors import UsageError
 from runners.common.device import cpu_name, device_name, resolve_device
 
 

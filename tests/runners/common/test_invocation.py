@@ -6,7 +6,8 @@ import torch
 
 from refiners.descent import DescentSettings
 from refiners.slot_attention import SlotAttentionSettings
-from runners.common.cli import ArgumentParser, UsageError, add_common_arguments, parse
+from runners.common.cli import ArgumentParser, add_common_arguments, parse
+from runners.common.errors import UsageError
 from runners.common.invocation import arm_label, arm_labels, print_plan, refiner_identity, resolve
 from runners.common.results import ResultStore
 

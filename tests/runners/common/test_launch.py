@@ -18,7 +18,8 @@ import torch
 
 from patches.vendor import PROJECT_ROOT
 from runners import circles
-from runners.common.cli import ArgumentParser, JobsFailed, UsageError, add_common_arguments, main_guard, parse
+from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse
+from runners.common.errors import JobsFailed, UsageError
 from runners.common import launch
 from runners.common.launch import (Job, Launch, SlurmResources, environment, execute, job_environment, jobs_of,
                                    resolve_launch, run_job, slots, slurm_executor, submit_array,

@@ -4,7 +4,7 @@ import json
 import pytest
 import yaml
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.paper import NUMBERS_FILE
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.results import ResultStore, settings_key
 
 SETTINGS = {"epochs": 2, "lr": 1e-4}

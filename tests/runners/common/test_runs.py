@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.invocation import Invocation
 from runners.common.launch import Launch
 from runners.common.runs import Arm, format_eta, run_arms, seconds_left

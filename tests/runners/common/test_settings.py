@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from runners.common.cli import UsageError
+from runners.common.errors import UsageError
 from runners.common.settings import frozen, with_overrides
 from srn.settings import Checked, Count, Positive
 
