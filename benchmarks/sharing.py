@@ -15,7 +15,6 @@ prints {"steps": n, "seconds": s}.
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 import torch  # noqa: E402
 
 from benchmarks.timing import synchronise  # noqa: E402
+from runners.common.seeding import available_cores  # noqa: E402
 
 WARMUP_STEPS = 3  # CUDA graphs: a warm-up call, the recording, then replays
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def throughput(runner: str, preset: str, device: torch.device, data_dir: Path, c
     """Steps per second of ``n`` runs at once on ``device``, summed over the runs, for each
     ``n`` in ``counts``, and each ``n``'s speed-up over one run (see the module docstring).
     On the CPU the runs split the cores between them."""
-    rates, cores = {}, max(1, len(os.sched_getaffinity(0)))
+    rates, cores = {}, available_cores()
     for count in counts:
         with tempfile.TemporaryDirectory() as folder:
             go = Path(folder) / "go"
