@@ -20,7 +20,6 @@ torch's current CUDA device first (runners.common.device.use_device), as the run
 Sort-of-CLEVR RN puts tensors on "cuda".
 """
 import contextlib
-import random
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ from runners import circles, clutrr, cswm, sort_of_clevr
 from runners import circles_data, clutrr_data, cswm_data
 from runners.circles_models import CircleAutoencoder
 from runners.circles_train import to_float, train_step
+from runners.common import random_states
 from runners.common.invocation import BASELINE, preset_invocation
 from runners.common.presets import CONFIG_DIR, load_preset
 from runners.common.seeding import seed_everything
@@ -93,43 +93,28 @@ class ArmSteps:
 
 
 class RunStreams:
-    """The python, numpy and torch random states (the CPU's and, on a GPU, ``device``'s) of
-    one run, kept apart from the caller's: captured when made, continued by each step run
-    on them."""
+    """The random generators' states (``runners.common.random_states``) of one run, kept
+    apart from the caller's: captured when made, continued by each step run on them."""
 
-    def __init__(self, device: torch.device):
-        self.cuda = device if device.type == "cuda" else None
-        self.states = self._current()
+    def __init__(self):
+        self.states = random_states.captured()
 
     def running(self, step: Step) -> Step:
         """``step`` run on these streams, the caller's restored afterwards."""
         def run() -> torch.Tensor:
-            outer = self._current()
-            self._restore(self.states)
-            try:
-                return step()
-            finally:
-                self.states = self._current()
-                self._restore(outer)
+            with random_states.kept():
+                random_states.restore(self.states)
+                try:
+                    return step()
+                finally:
+                    self.states = random_states.captured()
         return run
-
-    def _current(self) -> tuple:
-        cuda = None if self.cuda is None else torch.cuda.get_rng_state(self.cuda)
-        return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
-
-    def _restore(self, states: tuple) -> None:
-        python, numpy, cpu, cuda = states
-        random.setstate(python)
-        np.random.set_state(numpy)
-        torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state(cuda, self.cuda)
 
 
 def built_arm(model: nn.Module, device: torch.device, train: Step, evaluate: Step, frozen_names: set[str],
               batches_per_epoch: int) -> ArmSteps:
     """The ArmSteps of an arm just built on ``device`` (its random streams start here)."""
-    streams = RunStreams(device)
+    streams = RunStreams()
     return ArmSteps(model, streams.running(train), streams.running(evaluate), frozenset(frozen_names),
                     batches_per_epoch)
 

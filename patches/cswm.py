@@ -36,7 +36,7 @@ upstream files are never edited.
 import contextlib
 import io
 from types import ModuleType
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import PIL.Image
 import torch
@@ -102,10 +102,12 @@ def run_script(
     modules: ModuleType | None = None,
     output: io.TextIOBase | None = None,
     uint8_frames: bool = True,
+    script_globals: Mapping[str, Any] | None = None,
 ) -> dict:
     """Run the upstream ``script`` with ``argv`` under every patch, from the current
     directory; ``modules`` replaces the upstream's ``modules``; what it prints or logs to
-    the console goes to ``output`` (default: stdout and stderr). Returns the script's globals."""
+    the console goes to ``output`` (default: stdout and stderr); ``script_globals``: names
+    the script's globals start with (``vendor.run_script``). Returns the script's globals."""
     shims = gym_modules()
     if uint8_frames:
         shims["utils"] = uint8_utils(upstream)
@@ -118,4 +120,4 @@ def run_script(
         stack.enter_context(pillow_antialias())
         stack.enter_context(upstream_dataloader())
         stack.enter_context(fresh_root_logger())
-        return vendor.run_script(upstream, script, argv, shims)
+        return vendor.run_script(upstream, script, argv, shims, script_globals)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import git
 
@@ -164,14 +164,17 @@ def run_script(
     script: str,
     argv: Sequence[str],
     shims: Mapping[str, ModuleType] | None = None,
+    script_globals: Mapping[str, Any] | None = None,
 ) -> dict:
     """Run an upstream script (path relative to its root) as ``__main__`` with ``argv``, in
-    isolation, from the current working directory; returns the script's globals."""
+    isolation, from the current working directory, its globals starting with
+    ``script_globals`` (a name there shadows a builtin of that name for the script's own
+    code); returns the script's globals."""
     path = upstream.root / script
     saved_argv = sys.argv
     sys.argv = [str(path), *argv]
     try:
         with isolated(upstream, shims):
-            return runpy.run_path(str(path), run_name="__main__")
+            return runpy.run_path(str(path), init_globals=script_globals, run_name="__main__")
     finally:
         sys.argv = saved_argv

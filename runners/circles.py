@@ -31,6 +31,7 @@ from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E
 from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
+from runners.common.checkpoints import RunCheckpoint  # noqa: E402
 from runners.common.compare import compare  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.errors import UsageError  # noqa: E402
@@ -142,11 +143,11 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: KindSetting
     """An arm whose run trains and evaluates one seed (the refiner seeded with it; a
     refiner arm also at 0, 1, r/2 and r steps: ``steps_curve``), keeping the seed-0 model
     for the figures."""
-    def run(seed: int) -> dict:
+    def run(seed: int, checkpoint: RunCheckpoint) -> dict:
         seeded = None if refiner is None else replace(refiner, seed=seed)
         model = make_model(settings, seeded, device)
         history = train(model, torch.from_numpy(train_data.images), settings.epochs, settings.batch_size,
-                        settings.lr, torch.Generator().manual_seed(seed))
+                        settings.lr, torch.Generator().manual_seed(seed), checkpoint)
         metrics = evaluate(model, test_data, settings.batch_size)
         if seeded is not None:
             def at_steps(count: int) -> dict:

@@ -6,6 +6,7 @@ import torch
 from tqdm import tqdm
 
 from runners.circles_data import MAX_CIRCLES, Circles
+from runners.common.checkpoints import RunCheckpoint
 from runners.circles_metric import decomposed, rates_by_count
 from runners.circles_models import CircleAutoencoder
 
@@ -27,17 +28,25 @@ def train_step(model: CircleAutoencoder, optimizer: torch.optim.Optimizer, batch
 
 
 def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_size: int, lr: float,
-          generator: torch.Generator) -> list[float]:
+          generator: torch.Generator, checkpoint: RunCheckpoint | None = None) -> list[float]:
     """Train on images uint8 [N, 3, 64, 64] (on the CPU) for ``epochs`` epochs of shuffled
     batches (the last, incomplete batch dropped; ``generator`` shuffles). The loss is the
     squared error summed over pixels and the batch; a refiner follows its schedule over the
     optimizer's steps (refiners.schedule). Returns the mean loss per image of each epoch,
-    read from the device once per epoch (the bar shows it then)."""
+    read from the device once per epoch (the bar shows it then). With ``checkpoint``, goes
+    on from its last saved epoch and saves the loop's state at epoch ends (the model with
+    its refiner's schedule counter, Adam, the shuffling generator and the losses so far)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batches = len(images) // batch_size
-    history = []
-    with tqdm(total=epochs * batches, desc="train", unit="batch", leave=False) as bar:
-        for epoch in range(epochs):
+    history, done = [], 0
+    resumed = None if checkpoint is None else checkpoint.resume()
+    if resumed is not None:
+        model.load_state_dict(resumed.state["model"])
+        optimizer.load_state_dict(resumed.state["optimizer"])
+        generator.set_state(resumed.state["generator"])
+        history, done = list(resumed.state["history"]), resumed.epoch
+    with tqdm(total=epochs * batches, initial=done * batches, desc="train", unit="batch", leave=False) as bar:
+        for epoch in range(done, epochs):
             model.train()
             order = torch.randperm(len(images), generator=generator)
             total = torch.zeros((), dtype=torch.float64, device=model.device)
@@ -48,6 +57,10 @@ def train(model: CircleAutoencoder, images: torch.Tensor, epochs: int, batch_siz
                 bar.update()
             history.append(total.item() / (batches * batch_size))
             bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1]:.1f}")
+            if checkpoint is not None:
+                checkpoint.epoch_end(epoch + 1, epochs, lambda: {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(), "history": history})
     return history
 
 

@@ -39,6 +39,7 @@ from runners.common.curves import save_curves, save_steps_curves
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
 from runners.common.compare import compare
+from runners.common.checkpoints import RunCheckpoint, resume_point
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int
 from runners.common.errors import UsageError
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
@@ -130,11 +131,12 @@ def identity(run: RunSettings, settings: Settings, upstream_commit: str) -> dict
 
 
 def make_arm(name: str, run_settings: RunSettings, arm_identity: dict, root: Path, runs_dir: Path, device: str) -> Arm:
-    def run(seed: int) -> dict:
+    def run(seed: int, resume: RunCheckpoint) -> dict:
         slug = name.replace(" ", "").replace(",", "_").replace("=", "")
         run_dir = runs_dir / f"{slug}-{settings_key(arm_identity)}-seed{seed}"
-        shutil.rmtree(run_dir, ignore_errors=True)  # what an interrupted attempt left
-        return train(run_settings, seed, root, run_dir, device, description=f"{arm_label(name, MODEL)}, seed {seed}")
+        if resume_point(resume.path) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # what an attempt killed before its first checkpoint left
+        return train(run_settings, seed, root, run_dir, device, f"{arm_label(name, MODEL)}, seed {seed}", resume)
 
     return Arm(arm_identity, run)
 

@@ -22,6 +22,7 @@ from patches.clutrr import upstream
 from patches.clutrr.run_config import build_config
 from patches.clutrr.stubs import MetricRecorder
 from runners.clutrr_data import TEST_KS, TRAIN_FILE
+from runners.common.checkpoints import RunCheckpoint
 from runners.common.curves import steps_curve
 
 BEST_OF = (2, 3, 4)  # the paper's selection: best average test accuracy on k=2,3,4 across epochs
@@ -56,12 +57,72 @@ class EpochProgress(MetricRecorder):
             self.bar.set_postfix(val_acc=f"{value:.3f}")
 
 
+class ResumableEpochs:
+    """The upstream's epoch loop (``experiment._run_epochs``) resumable from the run's
+    checkpoint without editing it: ``install`` wraps ``_run_epochs``, which first restores a
+    checkpoint's state into the experiment (encoder and decoder, their optimizers and
+    schedulers, ``epoch_index``, ``iteration_index``, the early-stopping metrics, the
+    encoder's ``random_weights``) and the recorder's metrics, and ``_run_one_epoch_test``,
+    which run_experiment calls at each epoch's end (rn.yaml's ``test_each_epoch``) and
+    after which that state is handed to the checkpoint."""
+
+    def __init__(self, checkpoint: RunCheckpoint, epochs: int, recorder: EpochProgress):
+        self.checkpoint, self.epochs, self.recorder = checkpoint, epochs, recorder
+        self.saved = 0  # the last epoch whose end was handed to the checkpoint
+
+    def install(self, experiment_module: ModuleType) -> None:
+        run_epochs, test = experiment_module._run_epochs, experiment_module._run_one_epoch_test
+
+        def resumed_then_run(experiment):
+            self.restore(experiment)
+            return run_epochs(experiment)
+
+        def test_then_save(experiment):
+            accuracies = test(experiment)
+            if experiment.epoch_index > self.saved:  # not the test run_experiment repeats after its last epoch
+                self.saved = experiment.epoch_index
+                self.checkpoint.epoch_end(experiment.epoch_index, self.epochs, lambda: self.state(experiment))
+            return accuracies
+
+        experiment_module._run_epochs, experiment_module._run_one_epoch_test = resumed_then_run, test_then_save
+
+    def state(self, experiment) -> dict:
+        return {"encoder": experiment.model.encoder.state_dict(), "decoder": experiment.model.decoder.state_dict(),
+                "optimizers": [optimizer.state_dict() for optimizer in experiment.optimizers],
+                "schedulers": [scheduler.state_dict() for scheduler in experiment.schedulers],
+                "epoch_index": experiment.epoch_index, "iteration_index": dict(experiment.iteration_index),
+                "validation_metrics": {key: dict(vars(metric)) for key, metric in experiment.validation_metrics.items()},
+                "random_weights": experiment.model.encoder.random_weights, "metrics": list(self.recorder.metrics)}
+
+    def restore(self, experiment) -> None:
+        resumed = self.checkpoint.resume()
+        if resumed is None:
+            return
+        state = resumed.state
+        experiment.model.encoder.load_state_dict(state["encoder"])
+        experiment.model.decoder.load_state_dict(state["decoder"])
+        for optimizer, saved in zip(experiment.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(experiment.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(saved)
+        experiment.epoch_index = state["epoch_index"]
+        experiment.iteration_index.update(state["iteration_index"])
+        experiment.model.encoder.random_weights = state["random_weights"]
+        for key, metric in experiment.validation_metrics.items():
+            vars(metric).update(state["validation_metrics"][key])
+            metric.reset = lambda metric=metric: delattr(metric, "reset")  # _run_epochs resets them first: not this once
+        self.recorder.metrics[:] = state["metrics"]
+        self.recorder.bar.update(resumed.epoch)
+        self.saved = resumed.epoch
+
+
 def train(settings: RunSettings, seed: int, root: Path, run_dir: Path, device: str,
-          description: str = "epochs") -> dict:
+          description: str = "epochs", resume: RunCheckpoint | None = None) -> dict:
     """Train and test one (arm, seed) with the upstream's run_experiment on ``device``; the
     caller has seeded the random generators. The refiner's parameters are drawn from
-    ``seed`` (adapters.contract.refiner_rng). Returns the summary of summarise(), with a
-    refiner arm's ``steps_curve`` (``test_at_steps``)."""
+    ``seed`` (adapters.contract.refiner_rng). ``resume``: the run's resume checkpoint (the
+    upstream's loop goes on from its last saved epoch: ``ResumableEpochs``). Returns the
+    summary of summarise(), with a refiner arm's ``steps_curve`` (``test_at_steps``)."""
     recorder = EpochProgress(settings.epochs, description)
     try:
         with upstream(root, output=run_dir / "upstream.log") as modules:
@@ -71,6 +132,8 @@ def train(settings: RunSettings, seed: int, root: Path, run_dir: Path, device: s
                 adapter.install_on_construction(modules.experiment, replace(settings.refiner, seed=seed),
                                                 settings.set_size, settings.padding)
             test, experiment = last_experiment(modules.experiment)
+            if resume is not None:
+                ResumableEpochs(resume, settings.epochs, recorder).install(modules.experiment)
             modules.experiment.run_experiment(config, recorder)
             summary = summarise(recorder.metrics)
             if settings.refiner is not None:

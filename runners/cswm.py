@@ -29,6 +29,7 @@ from patches import vendor
 from runners import cswm_data
 from runners.common.compare import compare
 from runners.common.curves import curve_table, save_curves, save_steps_curves
+from runners.common.checkpoints import RunCheckpoint
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int
 from runners.common.errors import UsageError
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
@@ -191,12 +192,13 @@ def main(argv: list[str] | None = None) -> None:
             invocation.device, args.verbose)})
 
     def arm(name: str) -> Arm:
-        def run(seed: int) -> dict:
+        def run(seed: int, resume: RunCheckpoint) -> dict:
             checkpoint = checkpoint_of(name, seed)
             refiner = invocation.refiners.get(name)
             return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, settings.train, seed,
                                       None if refiner is None else replace(refiner, seed=seed),
-                                      invocation.device, echo=args.verbose, eval_every=settings.eval_every)
+                                      invocation.device, echo=args.verbose, eval_every=settings.eval_every,
+                                      resume=resume)
         return Arm(arms[name], run)
 
     print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"

@@ -17,25 +17,25 @@ generator saved and restored around it, so the training is the same with or with
 A refiner arm's step-count curve: after training, eval.py's 1-step ranking of the saved
 model with its refiner at 0, 1, r/2 and r steps (the checkpoint loaded into a refiner of
 that many steps and no schedule)."""
-import contextlib
+import builtins
 import io
 import math
-import random
 import re
 import shutil
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterator
+from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from adapters import cswm as adapter
 from refiners.settings import KindSettings
+from runners.common import random_states
+from runners.common.checkpoints import RunCheckpoint
 from runners.common.curves import steps_curve
 from patches import cswm, vendor
 from srn.settings import Checked, Count, Positive
@@ -98,53 +98,97 @@ def watching_epochs(modules: ModuleType, on_epoch_end: Callable[[nn.Module, int]
     """A copy of the upstream's ``modules`` whose ``ContrastiveSWM`` calls
     ``on_epoch_end(model, epoch)`` when train.py starts the epoch after ``epoch`` (its
     ``model.train()`` at the top of each epoch; the last epoch's end is the script's end).
-    The model is otherwise the upstream's: same parameters, same computation."""
+    A model's ``first_epoch`` is the epoch its first ``model.train()`` starts (a resumed
+    loop's). The model is otherwise the upstream's: same parameters, same computation."""
 
     class ContrastiveSWMWatched(modules.ContrastiveSWM):
         epochs_started = 0
+        first_epoch = 1
 
         def train(self, mode: bool = True):
             if mode:
                 if self.epochs_started:
-                    on_epoch_end(self, self.epochs_started)
+                    on_epoch_end(self, self.first_epoch - 1 + self.epochs_started)
                 self.epochs_started += 1
             return super().train(mode)
 
     return vendor.module_copy(modules, ContrastiveSWM=ContrastiveSWMWatched)
 
 
-@contextlib.contextmanager
-def random_state_kept() -> Iterator[None]:
-    """Every random generator a run draws from (torch's, every CUDA device's, numpy's and
-    Python's) is as it was before the block when the block ends."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    devices = range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []
-    with torch.random.fork_rng(devices=devices):
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+class ResumableEpochs:
+    """train.py's epoch loop, resumable from the run's checkpoint without editing train.py.
+    ``range`` is given to train.py as its ``range``, which its code calls once, for
+    ``for epoch in range(1, args.epochs + 1)``, after building its model and Adam: there it
+    restores a checkpoint's state into train.py's globals (the model, Adam, ``step``,
+    ``best_loss``), its files (the best ``model.pt``, ``log.txt`` as it was then) and the
+    runner's (``losses``, ``kept``: train.py's printed losses and the curve's evaluations
+    so far), and returns the epochs left. ``save(epoch)`` at each epoch end (train.py's
+    next ``model.train()``, or its end) hands that state to the checkpoint."""
+
+    def __init__(self, checkpoint: RunCheckpoint, epochs: int, folder: Path, losses: dict, kept: dict):
+        self.checkpoint, self.epochs, self.folder, self.losses, self.kept = checkpoint, epochs, folder, losses, kept
+        self.script: dict = {}
+        self.done = 0
+
+    def range(self, start: int, stop: int) -> range:
+        if (start, stop) != (1, self.epochs + 1):
+            raise RuntimeError(f"the upstream train.py changed: its epoch loop asks for range({start}, {stop})")
+        self.script = sys._getframe(1).f_globals  # the caller is train.py's own code
+        resumed = self.checkpoint.resume()
+        if resumed is not None:
+            state = resumed.state
+            self.script["model"].load_state_dict(state["model"])
+            self.script["optimizer"].load_state_dict(state["optimizer"])
+            self.script["step"], self.script["best_loss"] = state["step"], state["best_loss"]
+            (self.folder / "model.pt").write_bytes(state["best_model"])
+            (self.folder / "log.txt").write_text(state["log"])  # train.py appends to it from here
+            self.losses.update(state["losses"])
+            self.kept.update(state["kept"])
+            self.done = resumed.epoch
+            self.script["model"].first_epoch = self.done + 1
+        return builtins.range(self.done + 1, stop)
+
+    def save(self, epoch: int) -> None:
+        self.checkpoint.epoch_end(epoch, self.epochs, lambda: {
+            "model": self.script["model"].state_dict(), "optimizer": self.script["optimizer"].state_dict(),
+            "step": self.script["step"], "best_loss": self.script["best_loss"],
+            "best_model": (self.folder / "model.pt").read_bytes(), "log": (self.folder / "log.txt").read_text(),
+            "losses": dict(self.losses), "kept": dict(self.kept)})
 
 
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
           refiner: KindSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False,
-          on_epoch_end: Callable[[nn.Module, int], None] | None = None) -> tuple[dict, dict[int, float]]:
+          on_epoch_end: Callable[[nn.Module, int], None] | None = None, resume: RunCheckpoint | None = None,
+          kept: dict | None = None) -> tuple[dict, dict[int, float]]:
     """Run train.py (seed ``seed``) on ``dataset``; it writes model.pt, metadata.pkl and
     log.txt into the folder ``checkpoint``. ``on_epoch_end(model, epoch)``: called after
-    every epoch (``watching_epochs``). Returns train.py's globals and its average loss per
-    epoch (epoch -> loss, as train.py prints it)."""
+    every epoch (``watching_epochs``). ``resume``: the run's resume checkpoint, train.py
+    going on from its last saved epoch (``ResumableEpochs``), with ``kept`` (what
+    ``on_epoch_end`` records) saved and restored alongside. Returns train.py's globals and
+    its average loss per epoch (epoch -> loss, as train.py prints it)."""
     argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
             "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
+    losses: dict[int, float] = {}
+    epochs = None if resume is None else ResumableEpochs(resume, settings.epochs, checkpoint, losses,
+                                                         {} if kept is None else kept)
+
+    def epoch_end(model: nn.Module, epoch: int) -> None:
+        if on_epoch_end is not None:
+            on_epoch_end(model, epoch)
+        if epochs is not None:
+            epochs.save(epoch)
+
     modules = _modules(upstream, refiner)
-    if on_epoch_end is not None:
-        modules = watching_epochs(modules or vendor.import_modules(upstream, ["modules"]).modules, on_epoch_end)
+    if on_epoch_end is not None or epochs is not None:
+        modules = watching_epochs(modules or vendor.import_modules(upstream, ["modules"]).modules, epoch_end)
     with tqdm(total=settings.epochs, desc="epochs", unit="epoch", leave=False) as bar:
         output = ScriptOutput(echo=sys.stderr if echo else None, bar=bar)
-        trained = cswm.run_script(upstream, "train.py", argv, modules=modules, output=output)
-    if on_epoch_end is not None:
-        on_epoch_end(trained["model"], settings.epochs)
-    return trained, output.losses
+        output.losses = losses
+        trained = cswm.run_script(upstream, "train.py", argv, modules=modules, output=output,
+                                  script_globals=None if epochs is None else {"range": epochs.range})
+    if (on_epoch_end is not None or epochs is not None) and (epochs is None or epochs.done < settings.epochs):
+        epoch_end(trained["model"], settings.epochs)
+    return trained, losses
 
 
 def evaluate(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, steps: int, refiner: KindSettings | None,
@@ -188,13 +232,14 @@ def ranking(upstream: vendor.Upstream, eval_set: Path, checkpoint: Path, refiner
 def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Path, checkpoint: Path,
                        settings: TrainSettings, seed: int, refiner: KindSettings | None,
                        device: torch.device = torch.device("cpu"), echo: bool = False,
-                       eval_every: int | None = None) -> dict:
+                       eval_every: int | None = None, resume: RunCheckpoint | None = None) -> dict:
     """Metrics of one seed: ``ranking``'s for the model train.py saved (its best average
     epoch loss), ``train_loss`` (that loss) and ``curve``: per epoch ``{"epoch": e,
     "train_loss": ...}``, with ``ranking``'s numbers at every ``eval_every``-th epoch (None:
     none); for a refiner arm also ``steps_curve``: that model's 1-step H@1 and MRR with
     its refiner at 0, 1, r/2 and r steps (``runners.common.curves.steps_curve``).
-    ``echo``: stream the scripts' output to the console too."""
+    ``echo``: stream the scripts' output to the console too; ``resume``: the run's resume
+    checkpoint (train.py goes on from its last saved epoch)."""
     evaluated_at: dict[int, dict] = {}
 
     def on_epoch_end(model: nn.Module, epoch: int) -> None:
@@ -202,7 +247,7 @@ def train_and_evaluate(upstream: vendor.Upstream, train_set: Path, eval_set: Pat
             evaluated_at[epoch] = snapshot_ranking(model, upstream, eval_set, checkpoint, refiner, device, echo, epoch)
 
     trained, losses = train(upstream, train_set, checkpoint, settings, seed, refiner, device, echo,
-                            on_epoch_end if eval_every else None)
+                            on_epoch_end if eval_every else None, resume, evaluated_at)
     metrics = {"train_loss": float(trained["best_loss"])}
     del trained
     metrics.update(ranking(upstream, eval_set, checkpoint, refiner, device, echo))
@@ -236,7 +281,7 @@ def snapshot_ranking(model: nn.Module, upstream: vendor.Upstream, eval_set: Path
     folder.mkdir(exist_ok=True)
     shutil.copyfile(checkpoint / "metadata.pkl", folder / "metadata.pkl")
     torch.save(model.state_dict(), folder / "model.pt")
-    with random_state_kept():
+    with random_states.kept():
         return ranking(upstream, eval_set, folder, refiner, device, echo, desc=f"curve, epoch {epoch}")
 
 

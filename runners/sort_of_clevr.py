@@ -27,6 +27,7 @@ from refiners.registry import KINDS  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
 from runners.common.compare import compare  # noqa: E402
+from runners.common.checkpoints import RunCheckpoint  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
 from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
@@ -120,12 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     model_module = relational_networks.model_module(upstream)
 
     def arm(name: str) -> Arm:
-        def run(seed: int) -> dict:
+        def run(seed: int, resume: RunCheckpoint) -> dict:
             checkpoint = folder / "checkpoints" / f"{name}-{settings_key(arms[name])}-seed{seed}.pt"
             refiner = invocation.refiners.get(name)
             return train_and_evaluate(data, model_module, settings,
                                       None if refiner is None else dataclasses.replace(refiner, seed=seed),
-                                      checkpoint, invocation.device)
+                                      checkpoint, invocation.device, resume)
         return Arm(arms[name], run)
 
     print(f"preset {invocation.preset}: {', '.join(arm_labels(list(arms), MODEL).values())} on {settings.train_images} images "

@@ -19,6 +19,7 @@ import numpy as np
 
 from patches import relational_networks
 from patches.vendor import Upstream
+from runners.common import random_states
 
 CLUTTER_RECTANGLES = 5
 CLUTTER_SIDE = (5, 30)  # height and width of a background rectangle, inclusive, in pixels
@@ -117,14 +118,10 @@ def draw_background(img: np.ndarray, background) -> None:
 def seeded_streams(seed: int) -> Iterator[None]:
     """Seed python's and numpy's global generators (the upstream generator's randomness)
     with ``seed`` for the block, and give the caller's states back afterwards."""
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
+    with random_states.kept():
+        random.seed(seed)
+        np.random.seed(seed)
         yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 class _RandomWithCentreRange:

@@ -29,6 +29,7 @@ from patches import relational_networks
 from patches.vendor import Upstream
 from runners import sort_of_clevr_robustness as robustness
 from runners.common.atomic import replaced_atomically
+from runners.common.checkpoints import RunCheckpoint
 from runners.common.errors import UsageError
 from runners.common.curves import steps_curve
 from runners.sort_of_clevr_data import QUESTION_KINDS, Split, load_split, model_images
@@ -130,14 +131,33 @@ class MainLoop:
         return tuple((sum(values) / len(values)).item() for values in accuracies.values())
 
 
-def fit(loop: MainLoop, validation: Split, epochs: int, checkpoint: Path) -> tuple[list[dict], int]:
+def fit(loop: MainLoop, validation: Split, epochs: int, checkpoint: Path,
+        resume: RunCheckpoint | None = None) -> tuple[list[dict], int]:
     """Train ``epochs`` epochs, test on ``validation`` after each (as main.py tests after
     each epoch), keep the weights of the epoch with the best validation accuracy (the
     mean of relational and non-relational) at ``checkpoint`` and load them at the end.
-    Returns the per-epoch log and the best epoch (1-based)."""
+    Returns the per-epoch log and the best epoch (1-based). With ``resume`` (the run's
+    resume checkpoint), goes on from its last saved epoch and saves the loop's state at
+    epoch ends: the RN with its own Adam, main.py's question orders, the log, the best
+    epoch and its weights."""
     history, best_epoch, best = [], 0, -1.0
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    for epoch in range(1, epochs + 1):
+    resumed = None if resume is None else resume.resume()
+    if resumed is not None:
+        state = resumed.state
+        loop.model.load_state_dict(state["model"])
+        loop.model.optimizer.load_state_dict(state["optimizer"])
+        loop.order = state["order"]
+        history, best_epoch, best = state["history"], state["best_epoch"], state["best"]
+        with replaced_atomically(checkpoint) as temporary:
+            temporary.write_bytes(state["best_weights"])
+
+    def loop_state() -> dict:
+        return {"model": loop.model.state_dict(), "optimizer": loop.model.optimizer.state_dict(),
+                "order": loop.order, "history": history, "best_epoch": best_epoch, "best": best,
+                "best_weights": checkpoint.read_bytes()}
+
+    for epoch in range(len(history) + 1, epochs + 1):
         train_rel, train_norel = loop.train_epoch(desc=f"epoch {epoch}/{epochs}")
         val_rel, val_norel = loop.test(validation)
         history.append({"epoch": epoch, "train_rel": train_rel, "train_norel": train_norel,
@@ -148,22 +168,26 @@ def fit(loop: MainLoop, validation: Split, epochs: int, checkpoint: Path) -> tup
             best_epoch, best = epoch, (val_rel + val_norel) / 2
             with replaced_atomically(checkpoint) as temporary:
                 torch.save(loop.model.state_dict(), temporary)
+        if resume is not None:
+            resume.epoch_end(epoch, epochs, loop_state)
     loop.model.load_state_dict(torch.load(checkpoint, map_location=loop.device))
     return history, best_epoch
 
 
 def train_and_evaluate(data: SortOfClevrData, model_module: ModuleType, settings: Any,
-                       refiner: KindSettings | None, checkpoint: Path, device: torch.device) -> dict:
+                       refiner: KindSettings | None, checkpoint: Path, device: torch.device,
+                       resume: RunCheckpoint | None = None) -> dict:
     """One run (called after seeding): train the RN (with the SRN of ``refiner``, if any)
-    on ``data`` as ``settings`` (the runner's Settings) say, keep its best validation epoch
-    at ``checkpoint``, and evaluate it: test accuracy per question type with the upstream's
+    on ``data`` as ``settings`` (the runner's Settings) say (going on from ``resume``, the
+    run's resume checkpoint, when given), keep its best validation epoch at
+    ``checkpoint``, and evaluate it: test accuracy per question type with the upstream's
     output dropout and without, robustness without it, and for a refiner its step-count
     curve (the test accuracies with the refiner at 0, 1, r/2 and r steps; at 0: the
     paper's ablation). Returns the run's metrics."""
     batch_size = settings.batch_size
     model, srn = build_model(model_module, batch_size, settings.lr, device, refiner)
     history, best_epoch = fit(MainLoop(model, data.train, batch_size, device), data.validation, settings.epochs,
-                              checkpoint)
+                              checkpoint, resume)
     metrics = {"best_epoch": best_epoch, "curve": history, "checkpoint": checkpoint.name}
     test = accuracies(model, data.test, batch_size, device)
     metrics.update(test)

@@ -64,7 +64,7 @@ def login_node(monkeypatch):
             argv = list(job.argv)
             argv[argv.index("--device") + 1] = "cpu"
             ran.append(argv)
-            launch.run_job(runner, argv)
+            launch.RunJob()(runner, argv)
 
     monkeypatch.setattr(runs, "execute", gpu_nodes)
     return ran

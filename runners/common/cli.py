@@ -10,7 +10,7 @@ from patches.vendor import PROJECT_ROOT, UpstreamError
 from refiners.registry import KINDS
 from runners.common.errors import JobsFailed, UsageError
 from srn import InnerLossNotFinite, InputNotFinite
-from srn.settings import Count, Index, OneOf, value_problem
+from srn.settings import Count, Index, NonNegative, OneOf, value_problem
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
@@ -67,6 +67,7 @@ def declared(declared_type: Any) -> Callable[[str], Any]:
 
 positive_int = declared(Count)
 non_negative_int = declared(Index)
+non_negative_float = declared(NonNegative)
 
 
 def flag_of(name: str) -> str:
@@ -119,10 +120,10 @@ LAUNCHERS = ("inline", "local", "slurm")
 
 def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edges: bool = False) -> None:
     """The arguments every runner takes (None = from the preset): --preset, --config,
-    --seeds, --threads, --device, --compile, --data-dir, --out, --dry-run, --compare; the refiner arms, one flag
-    per registered kind (--srn, --grn, ...), with a flag for each of their settings
-    (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu and the
-    SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem)."""
+    --seeds, --threads, --device, --compile, --data-dir, --out, --checkpoint-minutes, --dry-run, --compare;
+    the refiner arms, one flag per registered kind (--srn, --grn, ...), with a flag for each of their
+    settings (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu,
+    the SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem, and --requeues)."""
     parser.add_argument("--preset", default="auto",
                         help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
                              "auto: paper on a GPU, else smoke; or another preset of the presets file "
@@ -141,6 +142,9 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
                              "the aot_eager backend, the eager numbers); auto (default): on with CUDA, off on the CPU")
     parser.add_argument("--out", type=Path, default=Path("results") / runner,
                         help=f"results folder (default: results/{runner}); a rerun resumes what is there")
+    parser.add_argument("--checkpoint-minutes", type=non_negative_float, default=10.0,
+                        help="write a run's resume checkpoint at an epoch end at most every M minutes (0: every "
+                             "epoch; always at the last); a rerun resumes each unfinished run from it (default 10)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved settings of every arm and the runs that would execute "
                              "(and which are done) as JSON, then exit")
@@ -169,6 +173,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
     launch.add_argument("--cpus-per-job", type=positive_int, default=None,
                         help="slurm: also each run's torch threads (default: the preset's)")
     launch.add_argument("--mem", type=positive_int, default=None, dest="mem_gb", help="slurm: GB per job (default: the preset's)")
+    launch.add_argument("--requeues", type=non_negative_int, default=None,
+                        help="slurm: times a job that reaches its time limit is requeued to resume from its checkpoint "
+                             "(default: enough for the arm's measured run time at --time, plus one; 3 before any "
+                             "run is measured); a preempted job is always requeued")
     parser.set_defaults(uses_edges=uses_edges)
     parser.add_argument("--job", type=job_name, default=None, help=argparse.SUPPRESS)  # in a job's process: its ARM:SEED
 

@@ -12,6 +12,7 @@ import torch
 
 from refiners.registry import KINDS
 from refiners.settings import KindSettings
+from runners.common import checkpoints
 from runners.common.cli import dest_of, flag_of, refiner_settings
 from runners.common.errors import UsageError
 from runners.common.device import resolve_device
@@ -32,7 +33,8 @@ class Invocation:
     for (its kind's settings type, ``refiners.registry.KINDS``), by kind (seed unset: each run sets its own); threads: each run's torch
     threads; launch: where the runs execute; argv: the command's arguments (its jobs are
     the same command narrowed to one run); capture: whether the runs capture the refiners'
-    inner loops (``srn.capture``, --compile)."""
+    inner loops (``srn.capture``, --compile); checkpoint_minutes: the least time between
+    two writes of a run's resume checkpoint (``runners.common.checkpoints``; 0: every epoch)."""
 
     runner: str
     preset: str
@@ -45,6 +47,7 @@ class Invocation:
     launch: Launch = Launch()
     argv: tuple[str, ...] = ()
     capture: bool = False
+    checkpoint_minutes: float = 10.0
 
 
 def arm_label(name: str, model: str | None = None) -> str:
@@ -129,7 +132,7 @@ def resolve(runner: str, args: argparse.Namespace, kinds: Sequence[str] | None =
             values.update({key: defaults.get(key) for key in unset})
         refiners[name] = frozen(kind.settings, {"kind": name, **values}, f"{path} refiner.{name} (with the flags)")
     return Invocation(runner, preset, Path(path), config, device, range(seeds), threads, refiners, launch,
-                      tuple(args.argv), resolve_capture(args.compile, device, check=not slurm))
+                      tuple(args.argv), resolve_capture(args.compile, device, check=not slurm), args.checkpoint_minutes)
 
 
 def resolve_capture(choice: str, device: torch.device, check: bool = True) -> bool:
@@ -170,9 +173,14 @@ def refiner_identity(settings: KindSettings) -> dict:
 def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, dict], settings: Any = None) -> None:
     """``--dry-run``: one JSON document on stdout with everything that reaches a run — the
     invocation, the runner's settings, each arm's settings (refiners included) — and the
-    (arm, seed) runs, each marked done when results.json has it."""
-    runs = [{"arm": name, "seed": seed, "done": store.get(name, arm, seed) is not None}
-            for seed in invocation.seeds for name, arm in arms.items()]
+    (arm, seed) runs, each marked done when results.json has it, and an unfinished one
+    with a resume checkpoint with where it resumes (``resume``: "at epoch 7 of 50")."""
+    runs = []
+    for seed in invocation.seeds:
+        for name, arm in arms.items():
+            done = store.get(name, arm, seed) is not None
+            resume = None if done else checkpoints.resume_point(checkpoints.checkpoint_path(store.directory, name, arm, seed))
+            runs.append({"arm": name, "seed": seed, "done": done, **({"resume": resume} if resume else {})})
     plan = {
         "runner": invocation.runner,
         "preset": invocation.preset,

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import importlib
 import io
+import math
 import os
 import shlex
 import shutil
@@ -31,6 +32,7 @@ import torch
 from tqdm import tqdm
 
 from patches.vendor import PROJECT_ROOT
+from runners.common import checkpoints
 from runners.common.errors import JobsFailed, UsageError
 from runners.common.seeding import available_cores
 from runners.common.settings import frozen, with_overrides
@@ -66,14 +68,16 @@ class Launch:
     """How a command's runs execute. ``launcher``: inline, local or slurm; ``jobs``: at
     most this many at once (local: always set; slurm: None = no limit); ``gpus``: the GPU
     indices local jobs are spread over, ``jobs_per_gpu`` on each (empty: CPU jobs);
-    ``slurm``: the resources of a SLURM job; ``job``: in a job's own process, the (arm,
-    seed) it runs."""
+    ``slurm``: the resources of a SLURM job; ``requeues``: how many times a SLURM job that
+    reaches its time limit is requeued (None: ``default_requeues``); ``job``: in a job's
+    own process, the (arm, seed) it runs."""
 
     launcher: str = "inline"
     jobs: int | None = None
     gpus: tuple[int, ...] = ()
     jobs_per_gpu: int = 1
     slurm: SlurmResources | None = None
+    requeues: int | None = None
     job: tuple[str, int] | None = None
 
 
@@ -95,6 +99,8 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
     given = [SLURM_FLAGS[name] for name, value in slurm_flags.items() if value is not None]
     if args.launcher != "slurm" and given:
         raise UsageError(f"{', '.join(given)} set SLURM jobs: add --launcher slurm")
+    if args.launcher != "slurm" and args.requeues is not None:
+        raise UsageError("--requeues bounds the requeues of SLURM jobs at their time limit: add --launcher slurm")
     if args.launcher != "local" and args.jobs_per_gpu is not None:
         raise UsageError("--jobs-per-gpu spreads local jobs over GPUs: add --launcher local")
     threads = args.threads or preset_threads
@@ -109,7 +115,7 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
                              "installed (a cluster's login node)")
         resources = frozen(SlurmResources, with_overrides(dict(section), slurm_flags),
                            f"{source} launcher section (with the flags)")
-        return Launch("slurm", jobs=args.jobs, slurm=resources), threads or resources.cpus_per_job
+        return Launch("slurm", jobs=args.jobs, slurm=resources, requeues=args.requeues), threads or resources.cpus_per_job
     if device.type != "cuda":
         gpus = ()
     elif device.index is not None:
@@ -123,13 +129,30 @@ def resolve_launch(args: argparse.Namespace, section: Mapping[str, Any], device:
     return Launch("local", jobs=jobs, gpus=gpus, jobs_per_gpu=jobs_per_gpu), threads
 
 
-def run_job(runner: str, argv: Sequence[str], visible_gpu: str | None = None) -> None:
-    """A job's process: ``python runners/<runner>.py ARGV``, which names its one run; a
-    local GPU job first makes ``visible_gpu`` (an entry of its submitter's
-    CUDA_VISIBLE_DEVICES) the one GPU it sees, before anything in it touches CUDA."""
-    if visible_gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = visible_gpu
-    importlib.import_module(f"runners.{runner}").main(list(argv))
+class RunJob(submitit.helpers.Checkpointable):
+    """What a job's process calls: ``python runners/<runner>.py ARGV``, which names its one
+    run; a local GPU job first makes ``visible_gpu`` (an entry of its submitter's
+    CUDA_VISIBLE_DEVICES) the one GPU it sees, before anything in it touches CUDA.
+    Checkpointable: when SLURM signals the time limit or a preemption, the run writes its
+    checkpoint at the end of the epoch in progress (``checkpoints.defer_preemption``),
+    then submitit requeues the same call, which resumes the run from it."""
+
+    def __call__(self, runner: str, argv: Sequence[str], visible_gpu: str | None = None) -> None:
+        if visible_gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = visible_gpu
+        checkpoints.defer_preemption()
+        importlib.import_module(f"runners.{runner}").main(list(argv))
+
+
+DEFAULT_REQUEUES = 3  # before any run of the arms is measured
+
+
+def default_requeues(run_seconds: float | None, time_min: int) -> int:
+    """Requeues at the time limit that let a run of ``run_seconds`` (the longest arm's
+    measured mean; None: not measured yet) finish in jobs of ``time_min`` minutes, plus one."""
+    if run_seconds is None:
+        return DEFAULT_REQUEUES
+    return math.ceil(run_seconds / (time_min * 60)) + 1
 
 
 @dataclass(frozen=True)
@@ -173,9 +196,11 @@ def environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def slurm_executor(folder: Path, resources: SlurmResources, jobs: int | None, runner: str) -> submitit.SlurmExecutor:
-    """submitit's SLURM executor writing its scripts and logs under ``folder``."""
-    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
+def slurm_executor(folder: Path, resources: SlurmResources, jobs: int | None, runner: str,
+                   requeues: int) -> submitit.SlurmExecutor:
+    """submitit's SLURM executor writing its scripts and logs under ``folder``; a job that
+    reaches its time limit is requeued at most ``requeues`` times."""
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=requeues)
     parameters = dict(job_name=runner, partition=resources.partition, time=resources.time_min,
                       cpus_per_task=resources.cpus_per_job,
                       setup=[f"export {name}={shlex.quote(value)}" for name, value in job_environment(runner).items()])
@@ -196,7 +221,7 @@ def submit_array(executor: submitit.SlurmExecutor, jobs: Sequence[Job], runner: 
     refusal = io.StringIO()
     try:
         with contextlib.redirect_stderr(refusal), executor.batch():
-            handles = [executor.submit(run_job, runner, list(job.argv)) for job in jobs]
+            handles = [executor.submit(RunJob(), runner, list(job.argv)) for job in jobs]
     except submitit.core.utils.FailedJobError as error:
         said = [line.strip() for line in str(error).splitlines() if line.strip()] or ["(no message)"]
         raise UsageError(f"--launcher slurm: sbatch refused the job array: {said[-1]}") from None
@@ -233,7 +258,7 @@ def local_executor(folder: Path) -> submitit.LocalExecutor:
     """submitit's local executor writing its logs under ``folder`` (its jobs inherit this
     process's environment: submit them within ``environment(job_environment(runner))``)."""
     executor = submitit.LocalExecutor(folder=folder)
-    executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
+    executor.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)  # preempted (signalled) local jobs are requeued
     return executor
 
 
@@ -306,14 +331,18 @@ def execute(jobs: Sequence[Job], launch: Launch, folder: Path, runner: str, is_s
             seconds_left: Callable[[list[str]], float | None]) -> None:
     """Run ``jobs`` through ``launch`` (local or slurm), submitit writing under ``folder``,
     until each has ended; ``is_saved(job)``: whether its run is in results.json (rereads
-    it). JobsFailed when some runs are missing afterwards; Ctrl-C or SIGTERM cancels the
-    running jobs."""
+    it); ``seconds_left(arms)``: the expected seconds of runs of those arms. JobsFailed
+    when some runs are missing afterwards; Ctrl-C or SIGTERM cancels the running jobs."""
     board = JobBoard(jobs, seconds_left)
     at_once = launch.jobs or len(jobs)
     with termination_interrupts():
         try:
             if launch.launcher == "slurm":
-                handles = submit_array(slurm_executor(folder, launch.slurm, launch.jobs, runner), board.waiting, runner)
+                longest = max((seconds_left([job.arm]) or 0.0 for job in jobs), default=0.0) or None
+                requeues = launch.requeues if launch.requeues is not None else \
+                    default_requeues(longest, launch.slurm.time_min)
+                executor = slurm_executor(folder, launch.slurm, launch.jobs, runner, requeues)
+                handles = submit_array(executor, board.waiting, runner)
                 board.running = [(job, handle, None) for job, handle in zip(board.waiting, handles)]
                 board.waiting = []
                 free: list[int | None] = []
@@ -325,7 +354,7 @@ def execute(jobs: Sequence[Job], launch: Launch, folder: Path, runner: str, is_s
                     slot = free.pop(0)
                     job = board.waiting.pop(0)
                     with environment(job_environment(runner)):
-                        handle = executor.submit(run_job, runner, list(job.argv), visible_gpu_of(slot))
+                        handle = executor.submit(RunJob(), runner, list(job.argv), visible_gpu_of(slot))
                     board.running.append((job, handle, slot))
                 board.show(at_once)
                 time.sleep(POLL_SECONDS)

@@ -7,11 +7,12 @@ from typing import Callable, Mapping, Sequence
 import torch
 from tqdm import tqdm
 
+from runners.common.checkpoints import RunCheckpoint, checkpoint_path, code_version, discard, run_lock
 from runners.common.errors import UsageError
 from runners.common.device import device_name, use_device
 from runners.common.invocation import Invocation
 from runners.common.launch import Job, execute, job_device, jobs_of
-from runners.common.results import ResultStore
+from runners.common.results import ResultStore, settings_key
 from runners.common.seeding import counting_nondeterminism, seed_everything
 from srn import capture, finite_checks
 
@@ -19,11 +20,21 @@ from srn import capture, finite_checks
 @dataclass(frozen=True)
 class Arm:
     """One arm of an experiment: the settings that define its runs and the function that
-    trains and evaluates one seed (called after seeding) and returns its metrics, with its
-    learning curve under ``curve`` (a list of per-epoch dicts; saved beside the metrics)."""
+    trains and evaluates one seed (called after seeding, with the run's resume
+    checkpoint: ``runners.common.checkpoints``) and returns its metrics, with its learning
+    curve under ``curve`` (a list of per-epoch dicts; saved beside the metrics)."""
 
     settings: dict
-    run: Callable[[int], dict]
+    run: Callable[[int, RunCheckpoint], dict]
+
+
+def run_checkpoint(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> RunCheckpoint:
+    """The resume checkpoint of a run (after seeding: its environment names the threads),
+    fingerprinted by the run's identity, environment and the project's code."""
+    fingerprint = {"run": f"{name}/{settings_key(arm.settings)}/seed{seed}", "code": code_version(),
+                   "environment": run_environment(invocation.device, invocation.capture)}
+    return RunCheckpoint(checkpoint_path(store.directory, name, arm.settings, seed), f"{name}, seed {seed}", fingerprint,
+                         invocation.checkpoint_minutes)
 
 
 def seconds_left(pending: Sequence[str], costs: Mapping[str, list[float]]) -> float | None:
@@ -55,22 +66,32 @@ def run_environment(device: torch.device, captured: bool = False) -> dict:
     return environment | ({"capture": capture.description(device)} if captured else {})
 
 
-def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> float:
-    """Seed, train and evaluate one run on the invocation's device and save it; returns its
-    wall seconds. Only a run touches CUDA (its device becomes torch's current one here),
-    never a command that only launches jobs."""
+def run_one(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> float | None:
+    """Seed, train and evaluate one run on the invocation's device, resuming from its
+    checkpoint when it has one, and save it; returns its wall seconds (those before a
+    resume included), or None when a live process that held the run meanwhile finished
+    it. Only a run touches CUDA (its device becomes torch's current one here), never a
+    command that only launches jobs. The checkpoint goes once the result is saved."""
     use_device(invocation.device)
-    seed_everything(seed, invocation.threads)
-    start = time.perf_counter()
-    with counting_nondeterminism() as nondeterministic, capture.capturing(
-            invocation.device if invocation.capture else None):
-        metrics = arm.run(seed)
-    finite_checks.raise_pending()  # the refiners' last checks, before the result is kept
-    seconds = time.perf_counter() - start
-    curve = metrics.pop("curve", [])
-    store.put(name, arm.settings, seed, metrics, seconds, len(nondeterministic),
-              run_environment(invocation.device, invocation.capture), curve)
-    tqdm.write(f"{name}, seed {seed}: {seconds:.0f} s, {len(nondeterministic)} call(s) of a kernel without a "
+    with run_lock(checkpoint_path(store.directory, name, arm.settings, seed), f"{name}, seed {seed}"):
+        if store.refresh().get(name, arm.settings, seed) is not None:
+            return None
+        seed_everything(seed, invocation.threads)
+        checkpoint = run_checkpoint(store, name, arm, seed, invocation)
+        start = time.perf_counter()
+        with counting_nondeterminism() as nondeterministic, capture.capturing(
+                invocation.device if invocation.capture else None):
+            checkpoint.tally = lambda: {"seconds": time.perf_counter() - start,
+                                        "nondeterministic_kernels": len(nondeterministic)}
+            metrics = arm.run(seed, checkpoint)
+        finite_checks.raise_pending()  # the refiners' last checks, before the result is kept
+        seconds = time.perf_counter() - start + checkpoint.carried.get("seconds", 0.0)
+        kernels = len(nondeterministic) + checkpoint.carried.get("nondeterministic_kernels", 0)
+        curve = metrics.pop("curve", [])
+        store.put(name, arm.settings, seed, metrics, seconds, kernels,
+                  run_environment(invocation.device, invocation.capture), curve)
+        checkpoint.remove()
+    tqdm.write(f"{name}, seed {seed}: {seconds:.0f} s, {kernels} call(s) of a kernel without a "
                "deterministic implementation")
     return seconds
 
@@ -93,6 +114,10 @@ def run_arms(store: ResultStore, arms: Mapping[str, Arm], invocation: Invocation
     pending = [(seed, name) for seed in invocation.seeds for name, arm in arms.items()
                if store.get(name, arm.settings, seed) is None]
     done = len(invocation.seeds) * len(arms) - len(pending)
+    for seed in invocation.seeds:  # a run that died between saving its result and removing its checkpoint
+        for name, arm in arms.items():
+            if (seed, name) not in pending:
+                discard(checkpoint_path(store.directory, name, arm.settings, seed))
     if done:
         print(f"reusing {done} finished run(s) from {store.path}")
     costs = {name: store.seconds(name, arm.settings) for name, arm in arms.items()}
@@ -114,6 +139,8 @@ def run_arms(store: ResultStore, arms: Mapping[str, Arm], invocation: Invocation
         for index, (seed, name) in enumerate(pending):
             bar.set_postfix_str(f"{format_eta(seconds_left([n for _, n in pending[index:]], costs))}; "
                                 f"now {name}, seed {seed}")
-            costs[name].append(run_one(store, name, arms[name], seed, invocation))
+            seconds = run_one(store, name, arms[name], seed, invocation)
+            if seconds is not None:
+                costs[name].append(seconds)
             bar.update()
     return store.table({name: arm.settings for name, arm in arms.items()}, invocation.seeds)

@@ -16,6 +16,7 @@ from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key
 from runners.common.seeding import available_cores, seed_everything
 from runners.common.settings import frozen
+from tests import killing
 
 PRESETS = yaml.safe_load((PROJECT_ROOT / "configs" / "circles.yaml").read_text())
 TINY = {
@@ -304,3 +305,28 @@ def test_slot_attention_runs_end_to_end(tmp_path, tiny_config, capsys):
     report = (directory / "compare.md").read_text()
     assert "- Slot Attention: {" in report and "| p, Slot Attention vs baseline |" in report
     assert "1 circle: % decomposed" in report and (directory / "compare_steps_curve.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tmp_path):
+    """SIGKILL right after a checkpoint, mid-write, during the evaluation, between saving
+    the result and removing the checkpoint, then in the SRN arm's training: each rerun
+    resumes (never restarts) and results.json has the numbers of a run never killed."""
+    schedule = {**TINY["smoke"], "seeds": 1, "epochs": 3,
+                "refiner": {"srn": {"steps": 2, "schedule": [[0, 1], [4, 2]], "hidden": 8}}}
+    config = write_config(tmp_path / "three-epochs.yaml", {**TINY, "smoke": schedule})
+    argv = ["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
+            "--data-dir", str(tmp_path / "data"), "--checkpoint-minutes", "0"]
+    assert killing.run("none", "circles", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
+    points = [*killing.KILL_POINTS.values()]
+    points.insert(2, "before:runners.circles:evaluate:1")
+    outputs = killing.killed_until_done("circles", [*argv, "--out", str(tmp_path / "killed")],
+                                        [*points, "after:runners.common.checkpoints:RunCheckpoint.write:1"])
+    assert "baseline, seed 0: resuming at epoch 2 of 3" in outputs[1]
+    assert "baseline, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
+    assert "baseline, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+    assert "reusing 1 finished run(s)" in outputs[4] and "srn, seed 0: resuming at epoch 2 of 3" in outputs[5]
+    folder = "smoke-32images-3epochs/results.json"
+    assert killing.numbers(tmp_path / "killed" / folder) == killing.numbers(tmp_path / "whole" / folder)
+    assert [path.name for path in (tmp_path / "killed" / "smoke-32images-3epochs" / "resume").iterdir()
+            if not path.name.startswith(".")] == []

@@ -24,7 +24,7 @@ from runners import clutrr_data
 from runners.clutrr_train import RunSettings, summarise, train
 from runners.common.cli import main_guard
 from runners.common.seeding import seed_everything
-from tests import clutrr_world
+from tests import clutrr_world, killing
 from patches.vendor import PROJECT_ROOT
 
 ROWS = clutrr_world.TINY_ROWS
@@ -248,3 +248,26 @@ def test_script_fixes_the_hash_seed(tmp_path):
                            env={**environment, "PYTHONHASHSEED": "0"}, timeout=60)
     assert seen.returncode == 0 and seen.stdout == fixed.stdout
 
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tmp_path):
+    """SIGKILL right after a checkpoint, during the evaluation and between saving the result
+    and removing the checkpoint (a kill mid-write is the checkpoint's own business, tested
+    with the other runners): each rerun resumes the upstream's run_experiment where it
+    stood (encoder, decoder, optimizers, schedulers, epoch and iteration indices, early
+    stopping metrics, the recorder's metrics) and results.json has the numbers of a run
+    never killed."""
+    presets = write_presets(tmp_path / "two-epochs.yaml", seeds=1, epochs=2, train_rows=ROWS)
+    argv = ["--config", str(presets), "--preset", "smoke", "--device", "cpu", "--threads", "1",
+            "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()),
+            "--checkpoint-minutes", "0"]
+    assert killing.run("none", "clutrr", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
+    points = [killing.KILL_POINTS["right after a checkpoint"], "before:runners.clutrr_train:summarise:1",
+              killing.KILL_POINTS["between saving the result and removing the checkpoint"]]
+    outputs = killing.killed_until_done("clutrr", [*argv, "--out", str(tmp_path / "killed")], points)
+    assert "baseline, seed 0: resuming at epoch 2 of 2" in outputs[1]
+    assert "baseline, seed 0: resuming after its last epoch (2): evaluating" in outputs[2]
+    assert "reusing 1 finished run(s)" in outputs[3]
+    results = f"train{ROWS}-epochs2/results.json"
+    assert killing.numbers(tmp_path / "killed" / results) == killing.numbers(tmp_path / "whole" / results)

@@ -22,6 +22,7 @@ from runners import cswm_data, cswm_train
 from runners.common.cli import main_guard
 from runners.common.presets import CONFIG_DIR, load_preset
 from runners.common.seeding import available_cores
+from tests import killing
 
 ROOT = PROJECT_ROOT
 TINY_PRESETS = """
@@ -392,3 +393,32 @@ def test_dry_run_lists_the_runs_and_which_are_done(experiment, data_dir, tiny_pr
     assert not (tmp_path / "no-data").exists()
     fresh = dry_run(capsys, tiny_presets, [*TINY_RUN, "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists() and all(not run["done"] for run in fresh["runs"])
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(data_dir, tmp_path):
+    """SIGKILL right after a checkpoint, mid-write, during the final evaluation and between
+    saving the result and removing the checkpoint: each rerun resumes train.py where it
+    stood (its model, Adam, step, best_loss, best model.pt and log.txt; the learning
+    curve's evaluation at epoch 2), and results.json and log.txt are those of a run never
+    killed."""
+    presets = tmp_path / "three-epochs.yaml"
+    values = yaml.safe_load(TINY_PRESETS)
+    presets.write_text(yaml.safe_dump({**values, "smoke": {**values["smoke"], "epochs": 3, "eval_every": 2,
+                                                            "seeds": 1}}))
+    argv = [*TINY_RUN, "--config", str(presets), "--device", "cpu", "--threads", "1", "--data-dir", str(data_dir),
+            "--checkpoint-minutes", "0"]
+    assert killing.run("none", "cswm", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
+    points = [*killing.KILL_POINTS.values()]
+    points.insert(2, "before:runners.cswm_train:evaluate:1")
+    outputs = killing.killed_until_done("cswm", [*argv, "--out", str(tmp_path / "killed")], points)
+    assert "baseline, seed 0: resuming at epoch 2 of 3" in outputs[1]
+    assert "baseline, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
+    assert "baseline, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+    [whole] = (tmp_path / "whole").iterdir()
+    [killed] = (tmp_path / "killed").iterdir()
+    assert killing.numbers(killed / "results.json") == killing.numbers(whole / "results.json")
+    assert [entry["epoch"] for entry in killing.numbers(whole / "results.json").popitem()[1]["curve"]
+            if "h1_1" in entry] == [2]
+    [log] = (killed / "checkpoints").glob("baseline-*/log.txt")
+    assert log.read_text() == next((whole / "checkpoints").glob("baseline-*/log.txt")).read_text()

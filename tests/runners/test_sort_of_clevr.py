@@ -10,6 +10,7 @@ from patches.vendor import PROJECT_ROOT
 from patches import relational_networks, vendor
 from runners import sort_of_clevr
 from runners.common.cli import main_guard
+from tests import killing
 
 pytestmark = pytest.mark.filterwarnings("ignore:Implicit dimension choice for log_softmax")
 
@@ -194,3 +195,26 @@ def test_slot_attention_runs_end_to_end(tmp_path, config, capsys):
 def test_compare_without_runs_is_one_line_and_exit_2(tmp_path, config, capsys):
     code, error = exit_code_and_error(["--compare", "--out", str(tmp_path)], config, capsys)
     assert code == 2 and error.count("\n") == 1 and "holds no runs: run the arms first" in error
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tmp_path):
+    """SIGKILL right after a checkpoint, mid-write, during the evaluation, between saving
+    the result and removing the checkpoint, then in the SRN arm's training: each rerun
+    resumes (never restarts) and results.json has the numbers of a run never killed
+    (main.py's shuffled question orders, the RN's own Adam and the best epoch included)."""
+    config = tmp_path / "three-epochs.yaml"
+    config.write_text(yaml.safe_dump({"common": COMMON, "smoke": {**TINY, "epochs": 3}}))
+    argv = ["--srn", "--preset", "smoke", "--config", str(config), "--device", "cpu", "--threads", "1",
+            "--data-dir", str(tmp_path / "data"), "--checkpoint-minutes", "0"]
+    assert killing.run("none", "sort_of_clevr", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
+    points = [*killing.KILL_POINTS.values()]
+    points.insert(2, "before:runners.sort_of_clevr_train:accuracies:1")
+    outputs = killing.killed_until_done("sort_of_clevr", [*argv, "--out", str(tmp_path / "killed")],
+                                        [*points, "after:runners.common.checkpoints:RunCheckpoint.write:1"])
+    assert "baseline, seed 0: resuming at epoch 2 of 3" in outputs[1]
+    assert "baseline, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
+    assert "baseline, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+    assert "reusing 1 finished run(s)" in outputs[4] and "srn, seed 0: resuming at epoch 2 of 3" in outputs[5]
+    results = "images2-epochs3/results.json"
+    assert killing.numbers(tmp_path / "killed" / results) == killing.numbers(tmp_path / "whole" / results)

@@ -22,9 +22,10 @@ from runners.common.cli import ArgumentParser, add_common_arguments, main_guard,
 from runners.common.errors import JobsFailed, UsageError
 from runners.common import launch
 from runners.common.launch import (Job, Launch, SlurmResources, environment, execute, job_environment, jobs_of,
-                                   resolve_launch, run_job, slots, slurm_executor, submit_array,
+                                   resolve_launch, RunJob, slots, slurm_executor, submit_array,
                                    visible_gpu_of)
-from tests.runners.test_circles import write_config
+from tests import killing
+from tests.runners.test_circles import TINY, write_config
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SECTION = {"time_min": 90, "gpus_per_job": 1, "cpus_per_job": 4, "mem_gb": 16}
@@ -48,10 +49,19 @@ def test_inline_is_the_default_and_keeps_the_threads_of_the_preset():
     (["--launcher", "slurm", "--jobs-per-gpu", "2"], "--jobs-per-gpu spreads local jobs over GPUs"),
     (["--launcher", "slurm"], "missing setting(s) partition"),
     (["--launcher", "slurm", "--partition", "gpu", "--gpus-per-job", "-1"], "must be an integer >= 0, got -1"),
+    (["--launcher", "local", "--requeues", "2"], "--requeues bounds the requeues of SLURM jobs at their time limit"),
+    (["--launcher", "slurm", "--partition", "gpu", "--requeues", "-1"], "must be an integer >= 0, got -1"),
+    (["--checkpoint-minutes", "-5"], "--checkpoint-minutes: must be a finite number >= 0, got -5.0"),
 ])
 def test_flags_without_their_launcher_or_settings_are_usage_errors(argv, message, slurm_commands):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         launch_of(*argv)
+
+
+def test_requeues_at_the_time_limit_cover_the_measured_run_time_plus_one(slurm_commands):
+    assert launch.default_requeues(None, 60) == launch.DEFAULT_REQUEUES
+    assert launch.default_requeues(3000.0, 60) == 2 and launch.default_requeues(3601.0, 60) == 3
+    assert launch_of("--launcher", "slurm", "--partition", "gpu", "--requeues", "7")[0].requeues == 7
 
 
 @pytest.mark.parametrize("argv", [["--launcher", "nowhere"], ["--launcher", "local", "--jobs", "0"]])
@@ -98,17 +108,17 @@ def test_a_local_jobs_slot_names_its_gpu_as_the_parents_list_does(monkeypatch, p
 
 
 def test_a_gpu_jobs_process_sees_only_its_gpu_before_its_run_starts(monkeypatch):
-    """What run_job does in the job's process: the runner's main already sees the one GPU."""
+    """What RunJob does in the job's process: the runner's main already sees the one GPU."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # as submitit starts every local job
     seen = []
     runner = types.SimpleNamespace(main=lambda argv: seen.append((os.environ["CUDA_VISIBLE_DEVICES"], argv)))
     monkeypatch.setattr(launch.importlib, "import_module", lambda name: runner)
-    run_job("circles", ["--job", "srn:0"], "GPU-8e5f2c1a-0000-0000-0000-000000000002")
+    RunJob()("circles", ["--job", "srn:0"], "GPU-8e5f2c1a-0000-0000-0000-000000000002")
     assert seen == [("GPU-8e5f2c1a-0000-0000-0000-000000000002", ["--job", "srn:0"])]
 
 
 def test_each_local_job_is_submitted_with_the_gpu_of_its_slot(tmp_path, monkeypatch):
-    """execute hands run_job the parent's entry of each job's slot (two jobs per GPU)."""
+    """execute hands RunJob the parent's entry of each job's slot (two jobs per GPU)."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     submitted = []
 
@@ -121,7 +131,7 @@ def test_each_local_job_is_submitted_with_the_gpu_of_its_slot(tmp_path, monkeypa
     jobs = jobs_of([(0, "baseline"), (0, "srn"), (1, "baseline")], [], "paper", "cuda", 4)
     execute(jobs, Launch("local", jobs=4, gpus=(0, 1), jobs_per_gpu=2), tmp_path, "circles", lambda job: True,
             lambda names: None)
-    assert [(function, gpu) for function, _, _, gpu in submitted] == [(run_job, "3"), (run_job, "5"), (run_job, "3")]
+    assert [(type(function), gpu) for function, _, _, gpu in submitted] == [(RunJob, "3"), (RunJob, "5"), (RunJob, "3")]
 
 
 def test_slurm_resources_come_from_the_preset_and_the_flags(slurm_commands):
@@ -177,7 +187,7 @@ def test_the_sbatch_script_has_the_resources_the_command_and_its_environment(tmp
     monkeypatch.setenv("PYTHONHASHSEED", "0")
     folder = tmp_path / "jobs"
     jobs = jobs_of([(0, "baseline"), (0, "srn")], ["--srn"], "paper", "cuda", 4)
-    executor = slurm_executor(folder, SlurmResources("gpu", 90, 1, 4, 16), 1, "clutrr")
+    executor = slurm_executor(folder, SlurmResources("gpu", 90, 1, 4, 16), 1, "clutrr", 2)
     handles = submit_array(executor, jobs, "clutrr")
     assert [handle.job_id for handle in handles] == ["4242_0", "4242_1"]
     script = (folder / "4242_submission.sh").read_text()
@@ -188,7 +198,8 @@ def test_the_sbatch_script_has_the_resources_the_command_and_its_environment(tmp
     assert "-m submitit.core._submit" in script.splitlines()[-1]
     for job, handle in zip(jobs, handles):
         submission = submitit.core.utils.DelayedSubmission.load(handle.paths.submitted_pickle)
-        assert submission.function is run_job and submission.args == ("clutrr", list(job.argv))
+        assert isinstance(submission.function, RunJob) and submission.args == ("clutrr", list(job.argv))
+        assert submission._timeout_countdown == 2  # requeued at most twice at the time limit
 
 
 def test_an_array_sbatch_refuses_is_one_line_with_its_message_and_exit_2(tmp_path, monkeypatch, capsys):
@@ -200,7 +211,7 @@ def test_an_array_sbatch_refuses_is_one_line_with_its_message_and_exit_2(tmp_pat
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     jobs = jobs_of([(0, "baseline")], [], "paper", "cpu", 1)
-    executor = slurm_executor(tmp_path / "jobs", SlurmResources("nope", 90, 0, 1, None), None, "circles")
+    executor = slurm_executor(tmp_path / "jobs", SlurmResources("nope", 90, 0, 1, None), None, "circles", 3)
 
     def launch():
         submit_array(executor, jobs, "circles")
@@ -310,3 +321,61 @@ def test_killing_the_command_ends_the_running_jobs(tmp_path, tiny_argv):
         time.sleep(0.2)
     assert list(folder.glob("*_log.err")) and job_processes(folder) == []
     assert "cancelled 2 running job(s)" in error and command.returncode == 130
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory) -> tuple[list[str], Path]:
+    """The options of a baseline circles run of 40 tiny epochs (long enough to be stopped
+    midway) with a checkpoint at every epoch end, and results.json of that run never stopped."""
+    folder = tmp_path_factory.mktemp("long-run")
+    config = write_config(folder / "long.yaml", {**TINY, "smoke": {**TINY["smoke"], "seeds": 1, "epochs": 40}})
+    argv = ["--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
+            "--data-dir", str(folder / "data"), "--checkpoint-minutes", "0"]
+    assert killing.run("none", "circles", [*argv, "--out", str(folder / "whole")]).returncode == 0
+    return argv, folder / "whole" / "smoke-32images-40epochs" / "results.json"
+
+
+def waited_for(found, seconds: float = 600):
+    """``found()`` once it is truthy (polled), failing the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not (result := found()):
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.02)
+    return result
+
+
+@pytest.mark.slow
+def test_a_local_job_killed_mid_run_resumes_on_the_next_command(tmp_path, long_run):
+    argv, whole = long_run
+    command = [sys.executable, "runners/circles.py", *argv, "--out", str(tmp_path), "--launcher", "local", "--jobs", "1"]
+    first = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    waited_for(lambda: list(tmp_path.glob("*/resume/*.ckpt")))
+    os.killpg(first.pid, signal.SIGKILL)  # the command, submitit's controller and the job, as a lost node
+    first.wait()
+    assert subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True).returncode == 0
+    logs = "".join(path.read_text() for path in tmp_path.glob("*/jobs/*_log.out"))
+    assert "baseline, seed 0: resuming at epoch" in logs
+    assert killing.numbers(next(tmp_path.glob("*/results.json"))) == killing.numbers(whole)
+
+
+@pytest.mark.slow
+def test_a_preempted_job_checkpoints_at_its_epoch_end_is_requeued_and_resumes(tmp_path, long_run):
+    """SLURM's signal before a time limit or a preemption (SIGUSR2, which submitit's local
+    executor passes on as SLURM does), sent to a local job midway: the job writes its
+    checkpoint at the end of the epoch in progress, submitit requeues it, and the requeued
+    job resumes there and ends with the numbers of a run never stopped."""
+    argv, whole = long_run
+    [job] = jobs_of([(0, "baseline")], [*argv, "--out", str(tmp_path / "out")], "smoke", "cpu", 1)
+    with environment(job_environment("circles")):
+        handle = launch.local_executor(tmp_path / "jobs").submit(RunJob(), "circles", list(job.argv))
+    waited_for(lambda: list(tmp_path.glob("out/*/resume/*.ckpt")))
+    [task] = [pid for pid in job_processes(tmp_path / "jobs")
+              if b"submitit.core._submit" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(task, signal.SIGUSR2)
+    handle.result()
+    log = handle.stdout()
+    assert "baseline, seed 0: preempted: checkpoint of epoch" in log and "Requeued job" in log
+    stopped_at = int(log.split("preempted: checkpoint of epoch ")[1].split()[0])
+    assert f"baseline, seed 0: resuming at epoch {stopped_at + 1} of 40" in log
+    assert killing.numbers(next(tmp_path.glob("out/*/results.json"))) == killing.numbers(whole)

@@ -21,7 +21,7 @@ class Recorder:
     def __init__(self, name, interrupt_at=None):
         self.name, self.calls, self.interrupt_at = name, [], interrupt_at
 
-    def __call__(self, seed):
+    def __call__(self, seed, checkpoint):
         self.calls.append(seed)
         if len(self.calls) == self.interrupt_at:
             raise KeyboardInterrupt
@@ -45,7 +45,7 @@ def test_each_run_is_seeded(tmp_path):
     assert results["a"][0]["draw"] != results["a"][1]["draw"]
 
 
-def nondeterministic_run(seed):
+def nondeterministic_run(seed, checkpoint):
     """A run whose kernel has no deterministic implementation (put_ without accumulation), twice."""
     for _ in range(2):
         torch.zeros(4).put_(torch.tensor([0, 0]), torch.tensor([1.0, 2.0]))
@@ -55,7 +55,7 @@ def nondeterministic_run(seed):
 def test_each_run_counts_its_nondeterministic_kernels_and_shows_the_count(tmp_path, capsys, recwarn):
     """Under warn_only=True such a kernel only warns, into a run's log; the count is kept
     with the run in results.json and printed as it finishes."""
-    arms = {"baseline": Arm({}, lambda seed: {"seed": seed}), "srn": Arm({"k": 1}, nondeterministic_run)}
+    arms = {"baseline": Arm({}, lambda seed, checkpoint: {"seed": seed}), "srn": Arm({"k": 1}, nondeterministic_run)}
     store = ResultStore(tmp_path)
     run_arms(store, arms, inline(1))
     assert {run["arm"]: run["nondeterministic_kernels"] for run in store.refresh().runs.values()} == {

@@ -1,0 +1,283 @@
+"""A run's resume checkpoint: everything a run that dies needs to go on from its last
+saved epoch and end with the numbers of a run that never died.
+
+One pending (arm, seed) run has one checkpoint, named by its results identity, at
+``<results folder>/resume/<arm>-<settings key>-seed<seed>.ckpt``. The runner gives the
+state of its loop at an epoch end (models, optimizers, schedulers, its curve so far, the
+upstream's own loop state); this module adds every random generator
+(``runners.common.random_states``) and writes it:
+
+* at an epoch end once ``minutes`` have passed since the last write (0: every epoch), at
+  the last epoch, and at the next epoch end after the launcher's preemption signal
+  (``defer_preemption``); when it writes never changes the numbers;
+* atomically and durably (a temporary file, fsync, rename, fsync of the folder), so a kill
+  mid-write leaves the checkpoint before; the one before that is kept as ``.previous``;
+* with the sha256 of its payload in its header: a damaged file is refused and the run
+  falls back to the previous checkpoint, or to a fresh start, and says which.
+
+A checkpoint records its fingerprint: the run's identity, its environment (threads,
+device, determinism, torch, capture: ``runners.common.runs.run_environment``) and the
+project's code (``code_version``). One made under another fingerprint is not resumed (a
+run's numbers never mix environments or code): the run starts over and says why.
+``run_lock`` keeps a second process from training a run that a live one trains.
+"""
+import contextlib
+import fcntl
+import functools
+import hashlib
+import io
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from tqdm import tqdm
+
+from patches.vendor import PROJECT_ROOT
+from runners.common import random_states
+from runners.common.atomic import replaced_atomically
+from runners.common.results import settings_key
+
+MAGIC = b"srn-refiners run checkpoint 1\n"
+PACKAGES = ("adapters", "patches", "refiners", "runners", "srn")  # the code whose change makes a checkpoint stale
+DEFAULT_MINUTES = 10.0
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """sha256 (first 16 hex digits) of the project's Python files that a run executes (the
+    upstreams are pinned and checked by ``patches.vendor``)."""
+    digest = hashlib.sha256()
+    for package in PACKAGES:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_path(directory: Path, name: str, settings: dict, seed: int) -> Path:
+    """Where the resume checkpoint of a run of the results folder ``directory`` is: named
+    by the run's results identity (arm, settings, seed)."""
+    return Path(directory) / "resume" / f"{name}-{settings_key(settings)}-seed{seed}.ckpt"
+
+
+def resume_point(path: Path) -> str | None:
+    """"at epoch 7 of 50" for the checkpoint at ``path`` (or its previous one), read from
+    its header alone (for --dry-run: the run resumes there if its fingerprint still
+    matches), or None when there is none."""
+    for candidate in (path, path.with_name(path.name + ".previous")):
+        with contextlib.suppress(Damaged, KeyError):
+            if candidate.exists():
+                header = read_header(candidate)
+                return f"at epoch {header['epoch'] + 1} of {header['epochs']}" if header["epoch"] < header["epochs"] \
+                    else f"after its last epoch ({header['epochs']}): evaluating"
+    return None
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a run goes on from: the last epoch it finished (1-based) and the state the
+    runner saved then."""
+
+    epoch: int
+    state: dict
+
+
+class Damaged(Exception):
+    """A checkpoint file that cannot be trusted (its reason is the message)."""
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` in one step (temporary file, fsync, rename) and fsync the
+    folder so that the rename survives a power loss."""
+    with replaced_atomically(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def read_header(path: Path) -> dict:
+    """The header of the checkpoint at ``path`` (epoch, epochs, fingerprint, sha256 of the
+    payload); Damaged when it is not one."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.readline() != MAGIC:
+                raise Damaged("not a run checkpoint")
+            return json.loads(handle.readline())
+    except (OSError, ValueError) as error:
+        raise Damaged(f"unreadable header ({error})") from None
+
+
+def read_payload(path: Path) -> tuple[dict, dict]:
+    """(header, payload) of the checkpoint at ``path``; Damaged unless its payload has the
+    sha256 its header names."""
+    header = read_header(path)
+    with open(path, "rb") as handle:
+        handle.readline(), handle.readline()
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != header.get("sha256"):
+        raise Damaged("checksum mismatch")
+    return header, torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+
+
+def differences(saved: dict, now: dict) -> str:
+    """What differs between two fingerprints, for one line: "threads 2, now 4; the code"."""
+    said = []
+    for key in sorted(set(saved) | set(now)):
+        if saved.get(key) == now.get(key):
+            continue
+        if key == "code":
+            said.append("the code changed")
+        elif isinstance(saved.get(key), dict) and isinstance(now.get(key), dict):
+            said.append(differences(saved[key], now[key]))
+        else:
+            said.append(f"{key} {saved.get(key)}, now {now.get(key)}")
+    return "; ".join(said)
+
+
+_training: "RunCheckpoint | None" = None  # the run this process trains now (between resume and its last epoch)
+
+
+class RunCheckpoint:
+    """The resume checkpoint of one (arm, seed) run. ``label``: "srn, seed 0" in messages;
+    ``fingerprint``: what must match for a saved checkpoint to be resumed; ``minutes``:
+    the least time between two writes (0: every epoch end). ``tally()``: counts of this
+    process's part of the run (its seconds, ...), saved added to ``carried``, the counts of
+    the processes before it (read by ``resume``)."""
+
+    def __init__(self, path: Path, label: str, fingerprint: dict, minutes: float = DEFAULT_MINUTES):
+        self.path = Path(path)
+        self.previous = self.path.with_name(self.path.name + ".previous")
+        self.label, self.fingerprint, self.minutes = label, fingerprint, minutes
+        self.last_write = time.monotonic()
+        self.preempted: Callable[[], None] | None = None  # the launcher's deferred handler (defer_preemption)
+        self.tally: Callable[[], dict[str, float]] = dict
+        self.carried: dict[str, float] = {}
+        self.console = sys.stdout  # messages go here even where an upstream script's output is redirected
+
+    def say(self, message: str) -> None:
+        tqdm.write(f"{self.label}: {message}", file=self.console)
+
+    def resume(self) -> Resumed | None:
+        """Call where a run's epoch loop begins. The state of the newest checkpoint that is
+        sound and has this run's fingerprint, with every random generator set as it was
+        then (said once: "srn, seed 0: resuming at epoch 7 of 50"); None (a fresh start,
+        said with the reason when a checkpoint was there) otherwise. From here until the
+        last epoch's write this is the run the preemption signal waits for (not when it
+        resumes after its last epoch)."""
+        global _training
+        _training = self
+        self.last_write = time.monotonic()
+        for partial in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # a write killed midway
+            partial.unlink()
+        for path, which in ((self.path, "its checkpoint"), (self.previous, "the previous checkpoint")):
+            if not path.exists():
+                continue
+            try:
+                header, payload = read_payload(path)
+            except Damaged as error:
+                self.say(f"{which} {path} is damaged ({error}): "
+                         f"{'trying the previous one' if path == self.path else 'starting over'}")
+                continue
+            if header["fingerprint"] != self.fingerprint:
+                self.say(f"starting over: {which} (epoch {header['epoch']}) was made under another environment or "
+                         f"code ({differences(header['fingerprint'], self.fingerprint)})")
+                return None
+            where = f"at epoch {header['epoch'] + 1} of {header['epochs']}" if header["epoch"] < header["epochs"] \
+                else f"after its last epoch ({header['epochs']}): evaluating"
+            self.say(f"resuming {where}" + ("" if path == self.path else " (from the previous checkpoint)"))
+            if header["epoch"] == header["epochs"]:
+                _training = None  # no epoch end is left to wait for
+            random_states.restore(payload["random"])
+            self.carried = header.get("tally", {})
+            return Resumed(header["epoch"], payload["state"])
+        return None
+
+    def epoch_end(self, epoch: int, epochs: int, state: Callable[[], dict]) -> None:
+        """After epoch ``epoch`` (1-based) of ``epochs``: write ``state()`` (with every
+        random generator's state now) if a write is due; then, if the launcher's preemption
+        signal came during the epoch, hand over to its handler (which requeues the job
+        and ends this process)."""
+        global _training
+        if epoch == epochs or self.minutes == 0 or self.preempted is not None \
+                or time.monotonic() - self.last_write >= self.minutes * 60:
+            self.write(epoch, epochs, state())
+        if epoch == epochs and _training is self:
+            _training = None
+        if self.preempted is not None:
+            self.say(f"preempted: checkpoint of epoch {epoch} written, handing over to the launcher")
+            self.preempted()
+
+    def write(self, epoch: int, epochs: int, state: dict) -> None:
+        """Save ``state`` as the checkpoint of epoch ``epoch`` of ``epochs``; the one it
+        replaces becomes ``.previous``."""
+        buffer = io.BytesIO()
+        torch.save({"random": random_states.captured(), "state": state}, buffer)
+        payload = buffer.getvalue()
+        tally = {key: self.carried.get(key, 0) + value for key, value in self.tally().items()}
+        header = {"epoch": epoch, "epochs": epochs, "fingerprint": self.fingerprint, "tally": tally,
+                  "sha256": hashlib.sha256(payload).hexdigest()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            os.replace(self.path, self.previous)
+        write_durably(self.path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
+        self.last_write = time.monotonic()
+
+    def remove(self) -> None:
+        """Delete the checkpoint (its run's result is saved)."""
+        global _training
+        if _training is self:
+            _training = None
+        discard(self.path)
+
+
+def discard(path: Path) -> None:
+    """Delete the checkpoint at ``path`` and its previous one (what a run whose result is
+    saved leaves when it dies before removing them)."""
+    for stale in (path, path.with_name(path.name + ".previous")):
+        stale.unlink(missing_ok=True)
+
+
+def defer_preemption(signum: int = signal.SIGUSR2) -> None:
+    """In a job's process: the handler installed for ``signum`` (submitit's, for SLURM's
+    warning before a time limit or a preemption: checkpoint the job, requeue it, exit) runs
+    at the next epoch end of the run being trained, after that epoch's checkpoint; at
+    once when no run is between its first and its last epoch."""
+    launcher_handler = signal.getsignal(signum)
+    if not callable(launcher_handler):
+        return
+
+    def handler(number, frame):
+        if _training is None:
+            launcher_handler(number, frame)
+        else:  # nothing printed here: the signal may have come in the middle of a write to the console
+            _training.preempted = lambda: launcher_handler(number, frame)
+
+    signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def run_lock(path: Path, label: str) -> Iterator[None]:
+    """Within the block this process alone trains the run whose checkpoint is ``path``: an
+    exclusive ``flock`` on ``.<name>.lock`` beside it, waited for (and said) while a live process
+    holds it. The lock goes with the process that holds it, so a killed one leaves none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            tqdm.write(f"{label}: another live process is training it; waiting for it to end")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,125 @@
+"""Run a runner's command in this process and SIGKILL it at a chosen point, as a crash, the
+OOM killer or a lost node would: no handler runs, no file is closed.
+
+    python tests/killing.py POINT RUNNER ARGV...
+
+(``killed_until_done`` runs it so from a test, once per point, then to the end; ``KILL_POINTS``
+are the points every runner is killed at.)
+
+POINT is one of
+  ``after:MODULE:FUNCTION:N``   just after the N-th call of FUNCTION returns;
+  ``before:MODULE:FUNCTION:N``  just before the N-th call of FUNCTION runs;
+  ``mid-write:N``               in the N-th checkpoint write, after half of its bytes;
+  ``none``                      never (the run ends as it would);
+FUNCTION may be ``Class.method``. ``forget:random`` before POINT (``forget:random,after:...``)
+makes a resumed run skip restoring the random generators (a negative control)."""
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+KILL_POINTS = {
+    "right after a checkpoint": "after:runners.common.checkpoints:RunCheckpoint.write:1",
+    "mid-write": "mid-write:2",
+    "between saving the result and removing the checkpoint": "before:runners.common.checkpoints:RunCheckpoint.remove:1",
+}
+
+
+def run(point: str, runner: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """The command ``runners/<runner>.py ARGV`` killed at ``point`` (or not: "none")."""
+    return subprocess.run([sys.executable, __file__, point, runner, *argv], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONHASHSEED": "0"})
+
+
+def killed_until_done(runner: str, argv: list[str], points: list[str]) -> list[str]:
+    """Run the command once per kill point, each killed there by SIGKILL, then once to its
+    end; returns the output (stdout) of each, in order."""
+    outputs = []
+    for point in points:
+        result = run(point, runner, argv)
+        assert result.returncode == -signal.SIGKILL, f"not killed at {point}: {result.stderr[-2000:]}"
+        outputs.append(result.stdout)
+    result = run("none", runner, argv)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return outputs + [result.stdout]
+
+
+def numbers(results_json: Path) -> dict:
+    """What a run's record says about its numbers: everything but when it finished, how
+    long it took and timings among its metrics (``*_seconds``)."""
+    runs = json.loads(Path(results_json).read_text())["runs"]
+    return {key: {**{name: value for name, value in run.items() if name not in ("seconds", "finished")},
+                  "metrics": {name: value for name, value in run["metrics"].items() if not name.endswith("seconds")}}
+            for key, run in runs.items()}
+
+from runners.common import checkpoints, random_states  # noqa: E402
+from runners.common.cli import main_guard  # noqa: E402
+
+
+def die() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_at_call(when: str, module_name: str, function: str, nth: int) -> None:
+    """Replace ``module_name.function`` (``Class.method`` allowed) by a wrapper that kills
+    this process before or after its ``nth`` call."""
+    owner = importlib.import_module(module_name)
+    *path, name = function.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    original, calls = getattr(owner, name), [0]
+
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if when == "before" and calls[0] == nth:
+            die()
+        result = original(*args, **kwargs)
+        if when == "after" and calls[0] == nth:
+            die()
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def kill_mid_write(nth: int) -> None:
+    """The ``nth`` checkpoint write stops after half of its bytes are on disk."""
+    original, calls = checkpoints.write_durably, [0]
+
+    def half_then_die(path, data):
+        calls[0] += 1
+        if calls[0] < nth:
+            return original(path, data)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(data[:len(data) // 2])
+            handle.flush()
+            os.fsync(handle.fileno())
+        die()
+
+    checkpoints.write_durably = half_then_die
+
+
+def main(point: str, runner: str, argv: list[str]) -> None:
+    for part in point.split(","):
+        if part == "forget:random":
+            random_states.restore = lambda states: None
+        elif part.startswith("mid-write:"):
+            kill_mid_write(int(part.split(":")[1]))
+        elif part.startswith(("after:", "before:")):
+            when, module_name, function, nth = part.split(":")
+            kill_at_call(when, module_name, function, int(nth))
+        elif part != "none":
+            raise SystemExit(f"unknown kill point {part!r}")
+    module = importlib.import_module(f"runners.{runner}")
+    main_guard(lambda: module.main(argv))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3:])
