@@ -60,16 +60,16 @@ def install(model: nn.Module, settings: KindSettings) -> RefinedObjectEncoder:
 
 def install_on_construction(modules: ModuleType, settings: KindSettings) -> ModuleType:
     """A copy of the upstream's freshly imported ``modules`` whose ``ContrastiveSWM``
-    installs the SRN when it is built; pass it to ``patches.cswm.run_script(...,
+    installs the refiner when it is built; pass it to ``patches.cswm.run_script(...,
     modules=...)``. A copy, so that the upstream class keeps its own name in its module
     (its ``super(ContrastiveSWM, self)`` must find the original class)."""
 
-    class ContrastiveSWMWithSRN(modules.ContrastiveSWM):
+    class ContrastiveSWMWithRefiner(modules.ContrastiveSWM):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             install(self, settings)
 
-    return module_copy(modules, ContrastiveSWM=ContrastiveSWMWithSRN)
+    return module_copy(modules, ContrastiveSWM=ContrastiveSWMWithRefiner)
 
 
 ADAPTER = Adapter(UPSTREAM, False, install, install_on_construction)

@@ -41,31 +41,43 @@ class FeatureMapRefiner(nn.Module):
         return s.permute(0, 2, 1).reshape(b, c, h, w).contiguous()
 
 
+OLD_PREFIX, PREFIX = "srn.", "refiner."  # where the refiner's weights were, and are, in the RN's state dict
+
+
+def renamed_weights(model: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """A state-dict pre-hook: weights saved before the refiner of any kind was ``refiner``
+    (under ``srn.``) load where it is now."""
+    for key in [key for key in state_dict if key.startswith(prefix + OLD_PREFIX)]:
+        state_dict[prefix + PREFIX + key[len(prefix + OLD_PREFIX):]] = state_dict.pop(key)
+
+
 def install(model: nn.Module, settings: KindSettings) -> FeatureMapRefiner:
-    """Insert an SRN into an upstream ``RN`` in place; returns it (also ``model.srn``). Its
-    parameters are added to ``model.optimizer`` as a new group with the optimiser's own
-    settings (lr, betas, ...)."""
+    """Insert a refiner of any kind into an upstream ``RN`` in place; returns it (also
+    ``model.refiner``). Its parameters are added to ``model.optimizer`` as a new group with
+    the optimiser's own settings (lr, betas, ...). Checkpoints saved before it was named
+    ``refiner`` load too (``renamed_weights``)."""
     with refiner_rng(settings.seed):
         refiner = FeatureMapRefiner(CHANNELS, CELLS, settings)
     device = next(model.parameters()).device
-    model.srn = refiner.to(device)
-    model.conv.register_forward_hook(lambda module, inputs, output: model.srn(output))
+    model.refiner = refiner.to(device)
+    model.conv.register_forward_hook(lambda module, inputs, output: model.refiner(output))
+    model.register_load_state_dict_pre_hook(renamed_weights)
     model.optimizer.add_param_group({"params": list(refiner.parameters())})
     return refiner
 
 
 def install_on_construction(model_module: ModuleType, settings: KindSettings) -> ModuleType:
     """A copy of the upstream's freshly imported ``model`` module whose ``RN(args)`` is
-    built with the SRN installed (main.py builds ``RN(args)``)."""
+    built with the refiner installed (main.py builds ``RN(args)``)."""
 
-    class RNWithSRN(model_module.RN):
+    class RNWithRefiner(model_module.RN):
         def __init__(self, args):
             super().__init__(args)
             install(self, settings)
 
     copy = ModuleType(model_module.__name__, model_module.__doc__)
     copy.__dict__.update(vars(model_module))
-    copy.RN = RNWithSRN
+    copy.RN = RNWithRefiner
     return copy
 
 

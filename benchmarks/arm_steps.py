@@ -55,7 +55,7 @@ from runners.sort_of_clevr_train import batch_tensors, build_model
 Step = Callable[[], torch.Tensor]
 # the parameters a refiner adds to each runner's upstream model (its H_agg and z projection), by name prefix
 REFINER_PARTS = {
-    "sort_of_clevr": ("srn.",),
+    "sort_of_clevr": ("refiner.",),
     "circles": ("refiner.", "embed."),
     "cswm": ("obj_encoder.embed.", "obj_encoder.refiner."),
     "clutrr": ("encoder.reader.refiner.",),

@@ -2,7 +2,7 @@
 pinned koustuvsinha/clutrr-baselines vs RN + SRN vs RN + GRN, trained on k=2,3,4 stories of
 data_db9b8f04 and tested on k=2..10.
 
-    python runners/clutrr.py [--srn] [--grn] [--epochs E] [--train-rows N] [--data PATH_OR_URL]
+    python runners/clutrr.py [--srn] [--grn] [--epochs E] [--train-rows N] [--test-rows N] [--data PATH_OR_URL]
         [common options: --preset --config --seeds --threads --device --data-dir --out --dry-run
          --steps --inner-lr --momentum --backprop --hidden]
     python runners/clutrr.py --padding-ablation [same options]
@@ -73,6 +73,8 @@ def parse_args(argv):
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default: the preset's)")
     parser.add_argument("--train-rows", type=positive_int, default=None,
                         help="train on a fixed random subset of this many stories (default: the preset's)")
+    parser.add_argument("--test-rows", type=positive_int, default=None,
+                        help="test on the first N stories of each test file (default: all; a quick look or a test)")
     parser.add_argument("--data", default=clutrr_data.PUBLIC_COPY,
                         help=f"{clutrr_data.NAME}.zip or its unpacked folder, or a URL (default: the public copy)")
     add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)
@@ -81,8 +83,9 @@ def parse_args(argv):
 
 @dataclass(frozen=True)
 class Settings(Checked):
-    """The preset's CLUTRR settings (with --epochs, --train-rows): ``epochs`` training
-    epochs on ``train_rows`` stories (None: all 15,083); the LSTM's ``encoder_dropout``;
+    """The preset's CLUTRR settings (with --epochs, --train-rows, --test-rows): ``epochs``
+    training epochs on ``train_rows`` stories (None: all 15,083), tested on the first
+    ``test_rows`` stories of each test file (None, the default: all); the LSTM's ``encoder_dropout``;
     the l2 penalty of the baseline and SRN arms (``l2``) and of the GRN arm (``grn_l2``);
     the refiners' ``set_size`` and ``padding`` (adapters.clutrr)."""
 
@@ -93,6 +96,7 @@ class Settings(Checked):
     grn_l2: NonNegative
     set_size: Count
     padding: str
+    test_rows: Count | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -106,7 +110,7 @@ class Settings(Checked):
 def arm_runs(settings: Settings, refiners: dict[str, KindSettings], padding_ablation: bool) -> dict[str, RunSettings]:
     """Arm name -> what its runs train: the baseline and each refiner arm ("srn", "grn"),
     or for the padding ablation the baseline and the SRN arms of ABLATION ("srn, <suffix>")."""
-    data_name = clutrr_data.subset_name(settings.train_rows)
+    data_name = clutrr_data.subset_name(settings.train_rows, settings.test_rows)
 
     def arm(kind: str | None = None, steps: int | None = None, padding: str | None = None) -> RunSettings:
         refiner = None if kind is None else refiners[kind]
@@ -126,8 +130,10 @@ def identity(run: RunSettings, settings: Settings, upstream_commit: str) -> dict
     """The settings that identify an arm's runs (besides the seed)."""
     refiner = None if run.refiner is None else {**refiner_identity(run.refiner), "set_size": run.set_size,
                                                 "padding": run.padding}
+    tested_on = {} if settings.test_rows is None else {"test_rows": settings.test_rows}  # runs before it: all
     return {"data": run.data_name, "train_rows": settings.train_rows, "epochs": run.epochs,
-            "encoder_dropout": run.encoder_dropout, "upstream": upstream_commit, "l2": run.l2, "refiner": refiner}
+            "encoder_dropout": run.encoder_dropout, "upstream": upstream_commit, "l2": run.l2, "refiner": refiner,
+            **tested_on}
 
 
 def make_arm(name: str, run_settings: RunSettings, arm_identity: dict, root: Path, runs_dir: Path, device: str) -> Arm:
@@ -152,9 +158,10 @@ def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
 
 
 def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, RunSettings], dict[str, dict]]:
-    """A command's settings (its preset, with --epochs and --train-rows over it), what each
+    """A command's settings (its preset, with --epochs, --train-rows and --test-rows over it), what each
     arm's runs train (``arm_runs``) and each arm's identity (``identity``)."""
-    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows}),
+    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows,
+                                                                    "test_rows": args.test_rows}),
                       f"{invocation.config_path} preset {invocation.preset}")
     runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
     commit = vendor.checkout(UPSTREAM).commit
@@ -167,11 +174,12 @@ def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: I
     paper's numbers as reference rows unless some settings differ from the paper
     preset's (``differing``; the padding ablation has none)."""
     rows = settings.train_rows or "all 15,083"
+    tested = "" if settings.test_rows is None else f", tested on the first {settings.test_rows} stories of each test file"
     seeds = invocation.seeds
     lines = [
         "# CLUTRR: " + (" vs ".join(runs) if not padding_ablation else f"padding ablation ({arm_label('srn', MODEL)})"),
         "",
-        f"{clutrr_data.NAME}, {rows} training stories (80% train, 20% validation), {settings.epochs} epochs, "
+        f"{clutrr_data.NAME}, {rows} training stories (80% train, 20% validation){tested}, {settings.epochs} epochs, "
         f"seeds {seeds.start}..{seeds.stop - 1}, preset {invocation.preset}, upstream {UPSTREAM} {upstream_commit[:7]}.",
         "",
     ]
@@ -201,7 +209,8 @@ def main(argv=None) -> None:
     invocation = resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
     settings, runs, identities = experiment(args, invocation)
     commit = vendor.checkout(UPSTREAM).commit
-    folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}"
+    tested = "" if settings.test_rows is None else f"-test{settings.test_rows}"
+    folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}{tested}"
     if args.dry_run:
         print_plan(invocation, ResultStore(folder, create=False), identities, settings)
         return
@@ -211,7 +220,7 @@ def main(argv=None) -> None:
         return
     store = ResultStore(folder)
     dataset = clutrr_data.ensure_dataset(args.data, args.data_dir)
-    data_name = clutrr_data.training_subset(dataset, settings.train_rows).name
+    data_name = clutrr_data.training_subset(dataset, settings.train_rows, settings.test_rows).name
     root = clutrr_data.upstream_root(args.data_dir)
     prepare_dictionary(root, data_name, store.directory / "upstream")
     arms = {name: make_arm(name, run, identities[name], root, store.directory / "upstream", str(invocation.device))

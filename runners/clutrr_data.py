@@ -4,7 +4,8 @@
 archive, verifies it by sha256 and unpacks it into ``<data_dir>/clutrr/data/data_db9b8f04``,
 where the upstream looks for it (patches.clutrr runs it from ``<data_dir>/clutrr/work``);
 later calls verify and reuse it. ``training_subset`` derives a folder with a fixed random
-subset of the training rows (test files unchanged) for quick runs; ``subset_name`` names
+subset of the training rows (and, for the tests' tiny runs, the first rows of each test
+file) for quick runs; ``subset_name`` names
 its folder without reading anything. Each folder appears whole or not at all
 (``runners.common.atomic``). Nothing is edited in place: the upstream adds its dict.json
 beside the files, the empty ``test_tasks`` of config.json is supplied at run time.
@@ -129,28 +130,45 @@ def _copy_folder(folder: Path, destination: Path) -> None:
         shutil.copyfile(folder / name, destination / name)
 
 
-def subset_name(rows: int | None) -> str:
-    """The name of the data folder ``training_subset`` gives for ``rows`` (read from nothing)."""
-    return NAME if rows is None or rows >= TRAIN_STORIES else f"{NAME}_train{rows}"
+def subset_name(rows: int | None, test_rows: int | None = None) -> str:
+    """The name of the data folder ``training_subset`` gives for ``rows`` and ``test_rows``
+    (read from nothing)."""
+    train = "" if rows is None or rows >= TRAIN_STORIES else f"_train{rows}"
+    return f"{NAME}{train}{'' if test_rows is None else f'_test{test_rows}'}"
 
 
-def training_subset(dataset: Path, rows: int | None) -> Path:
-    """The verified dataset folder with ``rows`` training stories drawn at random (fixed
-    seed, file order kept) and the same test files, in ``subset_name(rows)`` beside it; the
-    full dataset when ``rows`` is None or not smaller than the training file."""
-    target = dataset.with_name(subset_name(rows))
-    if target.exists():
-        return target
-    with open(dataset / TRAIN_FILE, newline="") as handle:
+def read_stories(path: Path) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a CLUTRR csv file."""
+    with open(path, newline="") as handle:
         header, *stories = list(csv.reader(handle))
-    keep = np.sort(np.random.default_rng(SUBSET_SEED).choice(len(stories), rows, replace=False))
+    return header, stories
+
+
+def write_stories(path: Path, header: list[str], stories) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(stories)
+
+
+def training_subset(dataset: Path, rows: int | None, test_rows: int | None = None) -> Path:
+    """The verified dataset folder with ``rows`` training stories drawn at random (fixed
+    seed, file order kept; None: all) and the first ``test_rows`` stories of each test file
+    (None: all, the files unchanged), in ``subset_name(rows, test_rows)`` beside it; the
+    full dataset when neither is smaller than its files."""
+    target = dataset.with_name(subset_name(rows, test_rows))
+    if target == dataset or target.exists():
+        return target
+    header, stories = read_stories(dataset / TRAIN_FILE)
+    keep = range(len(stories)) if subset_name(rows) == NAME else \
+        np.sort(np.random.default_rng(SUBSET_SEED).choice(len(stories), rows, replace=False))
     with replaced_atomically(target) as folder:
         folder.mkdir()
-        with open(folder / TRAIN_FILE, "w", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(stories[i] for i in keep)
+        write_stories(folder / TRAIN_FILE, header, (stories[i] for i in keep))
         for name in FILES:
-            if name != TRAIN_FILE:
+            if name.endswith("_test.csv") and test_rows is not None:
+                header, tests = read_stories(dataset / name)
+                write_stories(folder / name, header, tests[:test_rows])
+            elif name != TRAIN_FILE:
                 shutil.copyfile(dataset / name, folder / name)
     return target

@@ -46,7 +46,7 @@ def test_one_upstream_train_step_gives_every_srn_parameter_a_gradient_and_change
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     model.train()
     model.train_(*tensors)
-    srn_names = [f"srn.{name}" for name, _ in refiner.named_parameters()]
+    srn_names = [f"refiner.{name}" for name, _ in refiner.named_parameters()]
     parameters = dict(model.named_parameters())
     assert len(srn_names) == 9  # embed (2), set encoder MLP (6), FSPool (1)
     assert [n for n in srn_names if parameters[n].grad is None or not parameters[n].grad.abs().sum() > 0] == []
@@ -77,3 +77,17 @@ def test_fixed_steps_switch_the_refinement_off_for_a_block():
             assert torch.equal(refined.eval()(images, questions), expected)
         assert not torch.equal(refined(images, questions), expected)
         assert refiner.refiner.steps == 3
+
+
+def test_a_checkpoint_saved_when_the_refiner_was_model_srn_loads_where_it_is_now():
+    model_module, _ = tiny_batch()
+    trained, _ = build(model_module, srn(2))
+    with torch.no_grad():
+        for parameter in trained.refiner.parameters():
+            parameter.add_(1.0)
+    saved_then = {key.replace("refiner.", "srn.", 1) if key.startswith("refiner.") else key: value
+                  for key, value in trained.state_dict().items()}
+    assert any(key.startswith("srn.") for key in saved_then)
+    fresh, _ = build(model_module, srn(2))
+    fresh.load_state_dict(saved_then)
+    assert all(torch.equal(value, trained.state_dict()[key]) for key, value in fresh.state_dict().items())

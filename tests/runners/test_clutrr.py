@@ -28,7 +28,7 @@ from tests import clutrr_world, killing
 from patches.vendor import PROJECT_ROOT
 
 ROWS = clutrr_world.TINY_ROWS
-FOLDER = f"train{ROWS}-epochs1"
+FOLDER = f"train{ROWS}-epochs1-test{ROWS}"  # the tiny runs test on the first ROWS stories of each file
 
 
 def write_presets(path: Path, **smoke) -> Path:
@@ -43,7 +43,8 @@ def write_presets(path: Path, **smoke) -> Path:
 def tiny(tmp_path_factory) -> list[str]:
     """The options of a tiny run: a test presets file (1 seed, 1 epoch, 48 stories), the
     shared data, the CPU."""
-    presets = write_presets(tmp_path_factory.mktemp("config") / "clutrr.yaml", seeds=1, epochs=1, train_rows=ROWS)
+    presets = write_presets(tmp_path_factory.mktemp("config") / "clutrr.yaml", seeds=1, epochs=1, train_rows=ROWS,
+                            test_rows=ROWS)
     return ["--config", str(presets), "--preset", "smoke", "--device", "cpu",
             "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir())]
 
@@ -70,7 +71,7 @@ def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
         assert set(metrics) >= {f"acc_k{k}" for k in range(2, 11)} | {"best_234", "best_epoch"}
         assert metrics["best_234"] == pytest.approx((metrics["acc_k2"] + metrics["acc_k3"] + metrics["acc_k4"]) / 3)
         assert all(0 <= metrics[f"acc_k{k}"] <= 1 for k in range(2, 11))
-        assert run["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}"
+        assert run["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}_test{ROWS}"
         (entry,) = run["curve"]  # the one epoch: the upstream's loss, validation and test accuracies
         assert entry["test_mean_234"] == pytest.approx(metrics["best_234"]) and entry["train_loss"] > 0
     refiners = {run["arm"]: run["settings"]["refiner"] for run in runs.values()}
@@ -130,7 +131,7 @@ def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
                                       "gradient": "first-order", "hidden": 512, "pieces": 20, "set_size": 20,
                                       "padding": "masked"}
     assert arms["grn"]["refiner"]["hidden"] == 256 and arms["grn"]["l2"] == 5e-6 and arms["srn"]["l2"] == 1e-4
-    assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}"}
+    assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}_test{ROWS}"}
     assert plan["runs"] == [{"arm": arm, "seed": 0, "done": False} for arm in arms]
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
 
@@ -149,13 +150,13 @@ def baseline_two_epochs(tiny, tmp_path_factory):
     """The runner's baseline arm (in this process) for seed 0, two epochs."""
     out = tmp_path_factory.mktemp("runner")
     runner.main([*tiny, "--epochs", "2", "--out", str(out)])
-    (run,) = json.loads((out / f"train{ROWS}-epochs2" / "results.json").read_text())["runs"].values()
+    (run,) = json.loads((out / f"train{ROWS}-epochs2-test{ROWS}" / "results.json").read_text())["runs"].values()
     return {**run["metrics"], "curve": run["curve"]}
 
 
 @pytest.mark.slow
 def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_path):
-    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, ROWS)
     recorder = MetricRecorder()
     with upstream(root, output=tmp_path / "upstream.log") as modules:
         config = build_config(modules, name, 0, tmp_path, "cpu", epochs=2, encoder_dropout=0.5, l2=1e-4)
@@ -169,7 +170,7 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, inner_lr, hidden", [("srn", 0.001, 512), ("grn", 0.0005, 256)])
 def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, inner_lr, hidden, tmp_path):
-    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS)
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, ROWS)
     seed_everything(0, 1)
     refined = train(RunSettings(name, 2, 0.5, 1e-4, DescentSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
                     tmp_path, "cpu")
@@ -258,7 +259,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tm
     stood (encoder, decoder, optimizers, schedulers, epoch and iteration indices, early
     stopping metrics, the recorder's metrics) and results.json has the numbers of a run
     never killed."""
-    presets = write_presets(tmp_path / "two-epochs.yaml", seeds=1, epochs=2, train_rows=ROWS)
+    presets = write_presets(tmp_path / "two-epochs.yaml", seeds=1, epochs=2, train_rows=ROWS, test_rows=ROWS)
     argv = ["--config", str(presets), "--preset", "smoke", "--device", "cpu", "--threads", "1",
             "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()),
             "--checkpoint-minutes", "0"]
@@ -269,5 +270,5 @@ def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tm
     assert "baseline, seed 0: resuming at epoch 2 of 2" in outputs[1]
     assert "baseline, seed 0: resuming after its last epoch (2): evaluating" in outputs[2]
     assert "reusing 1 finished run(s)" in outputs[3]
-    results = f"train{ROWS}-epochs2/results.json"
+    results = f"train{ROWS}-epochs2-test{ROWS}/results.json"
     assert killing.numbers(tmp_path / "killed" / results) == killing.numbers(tmp_path / "whole" / results)

@@ -67,8 +67,23 @@ def test_training_subset_is_fixed_and_keeps_the_tests(tmp_path):
     assert clutrr_data.training_subset(dataset, 20000) == dataset
 
 
+def test_a_test_subset_has_the_first_rows_of_each_test_file_and_every_training_story(tmp_path):
+    dataset = clutrr_data.ensure_dataset(str(unpacked()), tmp_path)
+    subset = clutrr_data.training_subset(dataset, None, 5)
+    assert subset.name == f"{clutrr_data.NAME}_test5"
+    for name in clutrr_data.FILES:
+        if name.endswith("_test.csv"):
+            header, rows = clutrr_data.read_stories(subset / name)
+            full_header, full = clutrr_data.read_stories(dataset / name)
+            assert header == full_header and rows == full[:5] and len(full) > 5
+    assert clutrr_data.read_stories(subset / clutrr_data.TRAIN_FILE) == \
+        clutrr_data.read_stories(dataset / clutrr_data.TRAIN_FILE)
+    assert (subset / "config.json").read_bytes() == (dataset / "config.json").read_bytes()
+
+
 def test_subset_names_need_no_data():
     assert clutrr_data.subset_name(100) == f"{clutrr_data.NAME}_train100"
+    assert clutrr_data.subset_name(100, 48) == f"{clutrr_data.NAME}_train100_test48"
     assert clutrr_data.subset_name(None) == clutrr_data.subset_name(15083) == clutrr_data.NAME
     with open(unpacked() / clutrr_data.TRAIN_FILE, newline="") as handle:
         assert sum(1 for _ in csv.reader(handle)) == clutrr_data.TRAIN_STORIES + 1  # and the header

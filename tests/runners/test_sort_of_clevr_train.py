@@ -101,9 +101,9 @@ def test_the_srn_is_seeded_by_its_settings_and_leaves_the_rns_weights_alone(upst
         torch.manual_seed(global_seed)
         models.append(build_model(module, BATCH, 1e-4, CPU, refiner))
     (first, first_srn), (second, second_srn) = models
-    assert none is None and first.srn is first_srn
+    assert none is None and first.refiner is first_srn
     assert all(torch.equal(a, b) for a, b in zip(first_srn.state_dict().values(), second_srn.state_dict().values()))
-    rn_weights = {key: value for key, value in first.state_dict().items() if not key.startswith("srn.")}
+    rn_weights = {key: value for key, value in first.state_dict().items() if not key.startswith("refiner.")}
     assert all(torch.equal(value, baseline.state_dict()[key]) for key, value in rn_weights.items())
     assert len(first.optimizer.param_groups) == 2
 

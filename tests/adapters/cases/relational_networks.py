@@ -43,7 +43,7 @@ def make_baseline():
 
 def make(settings: KindSettings):
     model = _build(adapter.install_on_construction(upstream_batch()[0], settings))
-    return model, model.srn
+    return model, model.refiner
 
 
 def loss(model):
