@@ -30,8 +30,8 @@ from runners import clutrr_data  # noqa: E402
 from runners.common.checkpoints import RunCheckpoint  # noqa: E402
 from runners.common.cli import DATA_DIR, main_guard  # noqa: E402
 from runners.common.device import resolve_device, use_device  # noqa: E402
+from runners.registry import RUNNERS  # noqa: E402
 
-RUNNERS = ("circles", "sort_of_clevr", "cswm", "clutrr")
 KEEPS_BEST_WEIGHTS = ("sort_of_clevr", "cswm")  # their checkpoints also hold the best epoch's weights
 
 

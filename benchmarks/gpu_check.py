@@ -56,9 +56,9 @@ from runners.common.presets import CONFIG_DIR, load_preset  # noqa: E402
 from runners.common.results import writable_folder  # noqa: E402
 from runners.common.seeding import available_cores, counting_nondeterminism  # noqa: E402
 from runners.cswm_data import TRANSITIONS_PER_EPISODE  # noqa: E402
+from runners.registry import RUNNERS, runner_module  # noqa: E402
 from srn import capture  # noqa: E402
 
-RUNNERS = ("cswm", "sort_of_clevr", "clutrr", "circles")
 MEMORY_HEADROOM = 0.9  # of the GPU's memory that jobs sharing it may fill
 
 
@@ -180,7 +180,7 @@ def launcher_check(runner: str, scale: Scale, device: torch.device, folder: Path
     two_at_once = ["--launcher", "local"] + (["--jobs-per-gpu", "2"] if device.type == "cuda" else ["--jobs", "2"])
     for name, launch in (("inline", []), ("local", two_at_once)):
         with open(folder / f"{name}.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            reproduce.RUNNERS[runner].main([*argv, "--out", str(folder / name), *launch])
+            runner_module(runner).main([*argv, "--out", str(folder / name), *launch])
     inline, local = finished_numbers(folder / "inline"), finished_numbers(folder / "local")
     return {"launcher_local_equals_inline": inline == local, "runs": len(inline)}
 

@@ -44,9 +44,9 @@ from runners.common.device import resolve_device, use_device  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.schedule import StepCounter, fixed_steps  # noqa: E402
 from runners.common.invocation import BASELINE  # noqa: E402
+from runners.registry import RUNNERS  # noqa: E402
 
 PAPER_OVERHEAD = {"sort_of_clevr": "2-3x", "cswm": "2-3x", "clutrr": "+10% per epoch", "circles": "+10% per epoch"}
-RUNNERS = tuple(PAPER_OVERHEAD)
 
 
 def synchronised(step: Callable[[], object], device: torch.device) -> Callable[[], None]:

@@ -40,6 +40,7 @@ from scipy import stats as scipy_stats  # noqa: E402
 from benchmarks.arm_steps import BUILDERS  # noqa: E402
 from benchmarks.timing import step_cost  # noqa: E402
 from runners import circles, clutrr, clutrr_data, cswm, sort_of_clevr  # noqa: E402
+from runners.registry import RUNNERS, runner_module  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
 from runners.common.curves import at_steps  # noqa: E402
 from runners.common.cli import DATA_DIR, LAUNCHERS, PRESETS, ArgumentParser, main_guard, parse, positive_int  # noqa: E402
@@ -49,9 +50,6 @@ from runners.common.paper import PaperTable, Reported, paper_table  # noqa: E402
 from runners.common.presets import CONFIG_DIR, resolve_preset  # noqa: E402
 from runners.common.results import ResultStore, writable_folder  # noqa: E402
 from runners.common.stats import Metric, format_p, mean_std, welch_p  # noqa: E402
-
-RUNNERS = {"cswm": cswm, "sort_of_clevr": sort_of_clevr, "clutrr": clutrr, "circles": circles}
-
 
 @dataclass(frozen=True)
 class Column:
@@ -117,7 +115,7 @@ def parts(preset: str, clutrr_data: str) -> list[Part]:
 def plan_of(part: Part, argv: list[str]) -> dict:
     """The runner's --dry-run plan of ``argv``."""
     with contextlib.redirect_stdout(io.StringIO()) as printed:
-        RUNNERS[part.runner].main([*argv, "--dry-run"])
+        runner_module(part.runner).main([*argv, "--dry-run"])
     return json.loads(printed.getvalue())
 
 
@@ -296,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
             if plan["to_run"]:
                 began = time.perf_counter()
                 print(f"\n=== {part.title}: {command}", flush=True)
-                RUNNERS[part.runner].main(argvs[part.title])
+                runner_module(part.runner).main(argvs[part.title])
                 done_commands[command] = time.perf_counter() - began
             else:
                 done_commands[command] = None

@@ -59,6 +59,7 @@ def numbers(results_json: Path) -> dict:
 
 from runners.common import checkpoints, random_states  # noqa: E402
 from runners.common.cli import main_guard  # noqa: E402
+from runners.registry import runner_module  # noqa: E402
 
 
 def die() -> None:
@@ -117,7 +118,7 @@ def main(point: str, runner: str, argv: list[str]) -> None:
             kill_at_call(when, module_name, function, int(nth))
         elif part != "none":
             raise SystemExit(f"unknown kill point {part!r}")
-    module = importlib.import_module(f"runners.{runner}")
+    module = runner_module(runner)
     main_guard(lambda: module.main(argv))
 
 

@@ -14,7 +14,6 @@ rerunning the command redoes only what is missing.
 """
 import argparse
 import contextlib
-import importlib
 import io
 import math
 import os
@@ -36,6 +35,7 @@ from runners.common import checkpoints
 from runners.common.errors import JobsFailed, UsageError
 from runners.common.seeding import available_cores
 from runners.common.settings import frozen, with_overrides
+from runners.registry import runner_module
 from srn.settings import Checked, Count, Index
 
 LOCAL_TIMEOUT_MIN = 30 * 24 * 60  # submitit's local executor ends a job after timeout_min (its default: 2)
@@ -141,7 +141,7 @@ class RunJob(submitit.helpers.Checkpointable):
         if visible_gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = visible_gpu
         checkpoints.defer_preemption()
-        importlib.import_module(f"runners.{runner}").main(list(argv))
+        runner_module(runner).main(list(argv))
 
 
 DEFAULT_REQUEUES = 3  # before any run of the arms is measured
@@ -177,7 +177,7 @@ def job_environment(runner: str) -> dict[str, str]:
     importable from any folder (PYTHONPATH), and what the runner declares its runs need
     (its module's ``JOB_ENVIRONMENT``, e.g. CLUTRR's fixed PYTHONHASHSEED)."""
     path = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    declared = getattr(importlib.import_module(f"runners.{runner}"), "JOB_ENVIRONMENT", {})
+    declared = getattr(runner_module(runner), "JOB_ENVIRONMENT", {})
     return {"PYTHONPATH": path, **declared}
 
 

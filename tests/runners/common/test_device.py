@@ -1,11 +1,10 @@
-import importlib
-
 import pytest
 import torch
 
 from runners.common.cli import main_guard
 from runners.common.errors import UsageError
 from runners.common.device import cpu_name, device_name, resolve_device
+from runners.registry import RUNNERS, runner_module
 
 
 def test_auto_takes_a_gpu_when_there_is_one_and_says_which(capsys):
@@ -32,15 +31,17 @@ def test_unavailable_or_unknown_devices_are_usage_errors(text, count, message):
         resolve_device(text, cuda_count=count)
 
 
-@pytest.mark.parametrize("runner, flags", [("circles", []), ("sort_of_clevr", []), ("cswm", ["--env", "space", "--k", "3"]),
-                                           ("clutrr", [])])
-def test_every_runner_refuses_a_gpu_the_machine_lacks_in_one_line(runner, flags, monkeypatch, capsys, tmp_path):
+TABLE_FLAGS = {"cswm": ["--env", "space", "--k", "3"]}  # the flags that choose a runner's table, where it has them
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_every_runner_refuses_a_gpu_the_machine_lacks_in_one_line(runner, monkeypatch, capsys, tmp_path):
     """--device cuda:3 on a machine with two GPUs: one line, exit 2, before anything runs."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    module = importlib.import_module(f"runners.{runner}")
+    module = runner_module(runner)
     with pytest.raises(SystemExit) as exit_:
-        main_guard(lambda: module.main([*flags, "--device", "cuda:3", "--out", str(tmp_path)]))
+        main_guard(lambda: module.main([*TABLE_FLAGS.get(runner, []), "--device", "cuda:3", "--out", str(tmp_path)]))
     assert exit_.value.code == 2
     assert capsys.readouterr().err == ("error: --device cuda:3: only 2 CUDA device(s) are available here; "
                                        "use --device cpu\n")

@@ -112,7 +112,7 @@ def test_a_gpu_jobs_process_sees_only_its_gpu_before_its_run_starts(monkeypatch)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # as submitit starts every local job
     seen = []
     runner = types.SimpleNamespace(main=lambda argv: seen.append((os.environ["CUDA_VISIBLE_DEVICES"], argv)))
-    monkeypatch.setattr(launch.importlib, "import_module", lambda name: runner)
+    monkeypatch.setattr(launch, "runner_module", lambda name: runner)
     RunJob()("circles", ["--job", "srn:0"], "GPU-8e5f2c1a-0000-0000-0000-000000000002")
     assert seen == [("GPU-8e5f2c1a-0000-0000-0000-000000000002", ["--job", "srn:0"])]
 

@@ -1,4 +1,3 @@
-import importlib
 import json
 
 import pytest
@@ -7,6 +6,7 @@ import yaml
 from runners.common.errors import UsageError
 from runners.common.paper import NUMBERS_FILE
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
+from runners.registry import runner_module
 
 
 def test_auto_follows_the_device_and_says_so(capsys):
@@ -67,7 +67,7 @@ def shipped_presets() -> list[tuple[str, str]]:
 def test_every_shipped_preset_resolves_into_its_runners_settings(runner, preset, tmp_path, capsys):
     """Each preset (smoke, paper, C-SWM's laptop, ...) goes through its runner's settings
     and every refiner arm's, as a user's command would: --dry-run, which stops before any data."""
-    module = importlib.import_module(f"runners.{runner}")
+    module = runner_module(runner)
     kinds = [f"--{kind}" for kind in yaml.safe_load((CONFIG_DIR / f"{runner}.yaml").read_text())["common"]["refiner"]]
     module.main([*TABLE_FLAGS.get(runner, []), *kinds, "--preset", preset, "--device", "cpu", "--dry-run",
                  "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
