@@ -6,7 +6,7 @@ from typing import Annotated
 from refiners.schedule import Schedule
 from refiners.settings import SCHEDULE_HELP, KindSettings, described
 from srn.inner_descent import Backprop, Gradient, Steps
-from srn.settings import Count, Fraction, Index, OneOf, Positive
+from declared.settings import Count, Fraction, Index, OneOf, Positive
 
 DESCENT_KINDS = ("srn", "grn")
 

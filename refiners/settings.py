@@ -6,7 +6,7 @@ from dataclasses import field
 from typing import Any
 
 from refiners.schedule import schedule_text
-from srn.settings import Checked
+from declared.settings import Checked
 
 SCHEDULE_HELP = ("the step count along training, TRAINING_STEP:STEPS,... (e.g. 0:10,2000:5,4000:0): from each "
                  "training step (optimizer step) on, that many steps; before the first, --steps (default: the "

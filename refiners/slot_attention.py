@@ -14,7 +14,7 @@ from refiners.kind import Kind, Refined
 from refiners.schedule import Schedule
 from refiners.settings import SCHEDULE_HELP, KindSettings, described
 from srn.inner_descent import Steps
-from srn.settings import Count, Index, OneOf, Positive
+from declared.settings import Count, Index, OneOf, Positive
 
 INITS = ("s0", "gaussian")
 

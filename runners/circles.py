@@ -42,7 +42,7 @@ from runners.common.paper import paper_differences, paper_table, reference_note,
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
-from srn.settings import Checked, Count, Index, Positive, Range  # noqa: E402
+from declared.settings import Checked, Count, Index, Positive, Range  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 
 RUNNER = "circles"

@@ -47,7 +47,7 @@ from runners.common.paper import paper_differences, paper_table, reference_note,
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
-from srn.settings import Checked, Count, Fraction, NonNegative
+from declared.settings import Checked, Count, Fraction, NonNegative
 from runners.common.stats import Metric, comparison_table
 
 RUNNER = "clutrr"

@@ -37,7 +37,7 @@ from runners.common.paper import paper_differences, paper_table, reference_note,
 from runners.common.results import ResultStore, settings_key
 from runners.common.runs import Arm, run_arms
 from runners.common.settings import frozen, with_overrides
-from srn.settings import Count
+from declared.settings import Count
 from runners.common.stats import Metric, comparison_table
 from runners.cswm_plots import plot_ranking
 from runners.cswm_train import PREDICTION_STEPS, TrainSettings, refiner_steps_curve, train_and_evaluate

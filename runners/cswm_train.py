@@ -38,7 +38,7 @@ from runners.common import random_states
 from runners.common.checkpoints import RunCheckpoint
 from runners.common.curves import steps_curve
 from patches import cswm, vendor
-from srn.settings import Checked, Count, Positive
+from declared.settings import Checked, Count, Positive
 
 PREDICTION_STEPS = (1, 5, 10)
 

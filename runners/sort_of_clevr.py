@@ -34,7 +34,7 @@ from runners.common.paper import paper_differences, paper_table, reference_note,
 from runners.common.results import ResultStore, settings_key  # noqa: E402
 from runners.common.runs import Arm, run_arms  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
-from srn.settings import Checked, Count, Positive  # noqa: E402
+from declared.settings import Checked, Count, Positive  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
 from runners.common.curves import at_steps, save_curves, save_steps_curves  # noqa: E402
 from runners.sort_of_clevr_plots import CURVE_METRICS, plot_robustness_examples  # noqa: E402

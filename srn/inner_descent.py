@@ -4,7 +4,7 @@ from typing import Annotated, Callable, Sequence
 
 import torch
 
-from srn.settings import Checked, Fraction, OneOf, Positive, Range
+from declared.settings import Checked, Fraction, OneOf, Positive, Range
 
 BACKPROP_MODES = ("unroll", "last")
 GRADIENTS = ("first-order", "autograd")

@@ -44,7 +44,7 @@ from runners.common.atomic import replaced_atomically
 from runners.common.results import settings_key
 
 MAGIC = b"srn-refiners run checkpoint 1\n"
-PACKAGES = ("adapters", "patches", "refiners", "runners", "srn")  # the code whose change makes a checkpoint stale
+PACKAGES = ("adapters", "declared", "patches", "refiners", "runners", "srn")  # the code whose change makes a checkpoint stale
 DEFAULT_MINUTES = 10.0
 
 

@@ -10,7 +10,7 @@ from patches.vendor import PROJECT_ROOT, UpstreamError
 from refiners.registry import KINDS
 from runners.common.errors import JobsFailed, UsageError
 from srn import InnerLossNotFinite, InputNotFinite
-from srn.settings import Count, Index, NonNegative, OneOf, value_problem
+from declared.settings import Count, Index, NonNegative, OneOf, value_problem
 
 PRESETS = ("smoke", "paper", "auto")
 EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
@@ -45,7 +45,7 @@ def job_name(text: str) -> tuple[str, int]:
 
 def declared(declared_type: Any) -> Callable[[str], Any]:
     """The argparse type of a flag whose values are those of ``declared_type`` (an
-    ``Annotated[int | float, Range(...)]`` of ``srn.settings``, or an ``Annotated`` type
+    ``Annotated[int | float, Range(...)]`` of ``declared.settings``, or an ``Annotated`` type
     whose rule reads its own text with ``parse``, e.g. ``refiners.schedule.Schedule``): the
     flag is checked by the same declaration as the setting it overrides."""
     base, *rules = get_args(declared_type)

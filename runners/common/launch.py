@@ -36,7 +36,7 @@ from runners.common.errors import JobsFailed, UsageError
 from runners.common.seeding import available_cores
 from runners.common.settings import frozen, with_overrides
 from runners.registry import runner_module
-from srn.settings import Checked, Count, Index
+from declared.settings import Checked, Count, Index
 
 LOCAL_TIMEOUT_MIN = 30 * 24 * 60  # submitit's local executor ends a job after timeout_min (its default: 2)
 POLL_SECONDS = 1.0

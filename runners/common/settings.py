@@ -1,5 +1,5 @@
 """One path from a preset plus flags to frozen settings, the same in every runner (the
-settings declare their values with ``srn.settings``)."""
+settings declare their values with ``declared.settings``)."""
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, Mapping, TypeVar
 

@@ -4,7 +4,7 @@ import pytest
 
 from runners.common.errors import UsageError
 from runners.common.settings import frozen, with_overrides
-from srn.settings import Checked, Count, Positive
+from declared.settings import Checked, Count, Positive
 
 
 @dataclass(frozen=True)

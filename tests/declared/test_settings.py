@@ -1,11 +1,11 @@
-"""srn/settings.py: settings that declare their values in their types."""
+"""declared/settings.py: settings that declare their values in their types."""
 from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
 
-from srn.settings import (Checked, Count, Fraction, Index, NonNegative, OneOf, Positive, Range, declared_problem,
-                          value_problem)
+from declared.settings import (Checked, Count, Fraction, Index, NonNegative, OneOf, Positive, Range, declared_problem,
+                               value_problem)
 
 
 @dataclass(frozen=True)
