@@ -172,9 +172,10 @@ def refiner_identity(settings: KindSettings) -> dict:
 
 def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, dict], settings: Any = None) -> None:
     """``--dry-run``: one JSON document on stdout with everything that reaches a run — the
-    invocation, the runner's settings, each arm's settings (refiners included) — and the
-    (arm, seed) runs, each marked done when results.json has it, and an unfinished one
-    with a resume checkpoint with where it resumes (``resume``: "at epoch 7 of 50")."""
+    invocation (with how often runs write their resume checkpoints), the runner's
+    settings, each arm's settings (refiners included) — and the (arm, seed) runs, each
+    marked done when results.json has it, and an unfinished one with a resume checkpoint
+    with where it resumes (``resume``: "at epoch 7 of 50")."""
     runs = []
     for seed in invocation.seeds:
         for name, arm in arms.items():
@@ -188,6 +189,7 @@ def print_plan(invocation: Invocation, store: ResultStore, arms: Mapping[str, di
         "device": str(invocation.device),
         "threads": invocation.threads,
         "compile": capture.description(invocation.device) if invocation.capture else "off",
+        "checkpoint_minutes": invocation.checkpoint_minutes,
         "launch": asdict(invocation.launch),
         "seeds": list(invocation.seeds),
         "results": str(store.path),

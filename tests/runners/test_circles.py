@@ -181,7 +181,7 @@ def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, caps
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 4, "inner_lr": 0.1, "momentum": 0.5,
                                               "backprop": "unroll", "gradient": "first-order", "hidden": 8,
                                               "embedding": 100, "pieces": 20}
-    assert plan["compile"] == "off"
+    assert plan["compile"] == "off" and plan["checkpoint_minutes"] == 10.0
     assert plan["arms"]["srn"]["epochs"] == plan["settings"]["epochs"] == 3
     assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
         ("baseline", 0, False), ("srn", 0, False), ("baseline", 1, False), ("srn", 1, False)]
