@@ -8,8 +8,9 @@ upstream's own loop state); this module adds every random generator
 (``runners.common.random_states``) and writes it:
 
 * at an epoch end once ``minutes`` have passed since the last write (0: every epoch), at
-  the last epoch, and at the next epoch end after the launcher's preemption signal
-  (``defer_preemption``); when it writes never changes the numbers;
+  the last epoch, and at the end of the epoch in progress when the launcher's preemption
+  signal comes and that end is expected within ``DEFER_SECONDS`` (``defer_preemption``);
+  when it writes never changes the numbers;
 * atomically and durably (a temporary file, fsync, rename, fsync of the folder), so a kill
   mid-write leaves the checkpoint before; the one before that is kept as ``.previous``;
 * with the sha256 of its payload in its header: a damaged file is refused and the run
@@ -46,6 +47,7 @@ from runners.common.results import settings_key
 MAGIC = b"srn-refiners run checkpoint 1\n"
 PACKAGES = ("adapters", "declared", "patches", "refiners", "runners", "srn")  # the code whose change makes a checkpoint stale
 DEFAULT_MINUTES = 10.0
+DEFER_SECONDS = 45.0  # half of SLURM's 90-s warning (submitit's signal_delay_s): an epoch end that close is waited for
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,7 +160,8 @@ class RunCheckpoint:
         self.path = Path(path)
         self.previous = self.path.with_name(self.path.name + ".previous")
         self.label, self.fingerprint, self.minutes = label, fingerprint, minutes
-        self.last_write = time.monotonic()
+        self.last_write = self.epoch_began = time.monotonic()
+        self.epoch_seconds: float | None = None  # the last epoch's, once one has ended in this process
         self.preempted: Callable[[], None] | None = None  # the launcher's deferred handler (defer_preemption)
         self.tally: Callable[[], dict[str, float]] = dict
         self.carried: dict[str, float] = {}
@@ -176,7 +179,7 @@ class RunCheckpoint:
         resumes after its last epoch)."""
         global _training
         _training = self
-        self.last_write = time.monotonic()
+        self.last_write = self.epoch_began = time.monotonic()
         for partial in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # a write killed midway
             partial.unlink()
         for path, which in ((self.path, "its checkpoint"), (self.previous, "the previous checkpoint")):
@@ -208,9 +211,11 @@ class RunCheckpoint:
         signal came during the epoch, hand over to its handler (which requeues the job
         and ends this process)."""
         global _training
+        self.epoch_seconds = time.monotonic() - self.epoch_began
         if epoch == epochs or self.minutes == 0 or self.preempted is not None \
                 or time.monotonic() - self.last_write >= self.minutes * 60:
             self.write(epoch, epochs, state())
+        self.epoch_began = time.monotonic()
         if epoch == epochs and _training is self:
             _training = None
         if self.preempted is not None:
@@ -232,6 +237,12 @@ class RunCheckpoint:
         write_durably(self.path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload)
         self.last_write = time.monotonic()
 
+    def ends_epoch_within(self, seconds: float) -> bool:
+        """Whether the epoch in progress is expected to end within ``seconds``, if it lasts
+        as the last one did (False before an epoch has ended in this process)."""
+        return self.epoch_seconds is not None and \
+            self.epoch_began + self.epoch_seconds - time.monotonic() <= seconds
+
     def remove(self) -> None:
         """Delete the checkpoint (its run's result is saved)."""
         global _training
@@ -250,14 +261,16 @@ def discard(path: Path) -> None:
 def defer_preemption(signum: int = signal.SIGUSR2) -> None:
     """In a job's process: the handler installed for ``signum`` (submitit's, for SLURM's
     warning before a time limit or a preemption: checkpoint the job, requeue it, exit) runs
-    at the next epoch end of the run being trained, after that epoch's checkpoint; at
-    once when no run is between its first and its last epoch."""
+    at the end of the epoch in progress, after that epoch's checkpoint, when that end is
+    expected within ``DEFER_SECONDS``; at once otherwise (an epoch too long to wait for,
+    or no run between its first and its last epoch: the requeued job resumes from the
+    last checkpoint written)."""
     launcher_handler = signal.getsignal(signum)
     if not callable(launcher_handler):
         return
 
     def handler(number, frame):
-        if _training is None:
+        if _training is None or not _training.ends_epoch_within(DEFER_SECONDS):
             launcher_handler(number, frame)
         else:  # nothing printed here: the signal may have come in the middle of a write to the console
             _training.preempted = lambda: launcher_handler(number, frame)

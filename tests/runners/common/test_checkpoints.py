@@ -172,11 +172,13 @@ def test_the_preemption_signal_waits_for_the_next_epoch_end_and_its_checkpoint(t
         checkpoints.defer_preemption()
         run = checkpoint(tmp_path, minutes=60)
         run.resume()
+        run.epoch_end(1, 4, lambda: {"epoch": 1})  # a short epoch: the next one ends soon
+        assert not run.path.exists()
         os.kill(os.getpid(), signal.SIGUSR2)
         assert handled == [] and not run.path.exists()  # mid-epoch: nothing yet
-        run.epoch_end(1, 4, lambda: {"epoch": 1})
+        run.epoch_end(2, 4, lambda: {"epoch": 2})
         assert handled == [signal.SIGUSR2] and run.path.exists()  # written although 60 minutes have not passed
-        assert "preempted: checkpoint of epoch 1 written, handing over to the launcher" in capsys.readouterr().out
+        assert "preempted: checkpoint of epoch 2 written, handing over to the launcher" in capsys.readouterr().out
         run.remove()
         os.kill(os.getpid(), signal.SIGUSR2)  # no run in training: at once
         assert handled == [signal.SIGUSR2, signal.SIGUSR2]
@@ -255,5 +257,30 @@ def test_a_run_resumed_after_its_last_epoch_lets_the_preemption_signal_through_a
         assert checkpoint(tmp_path).resume().epoch == 4
         os.kill(os.getpid(), signal.SIGUSR2)  # during the evaluation: no epoch end will come
         assert handled == [signal.SIGUSR2]
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_the_preemption_signal_is_handed_over_at_once_when_the_epoch_would_end_too_late(tmp_path, monkeypatch):
+    """An epoch longer than SLURM's warning (Sort-of-CLEVR's paper epochs): the job is
+    requeued at once and resumes from its last checkpoint, rather than killed unrequeued."""
+    now = [0.0]
+    monkeypatch.setattr(checkpoints.time, "monotonic", lambda: now[0])
+    handled = []
+    previous = signal.signal(signal.SIGUSR2, lambda number, frame: handled.append(number))
+    try:
+        checkpoints.defer_preemption()
+        run = checkpoint(tmp_path, minutes=60)
+        run.resume()
+        os.kill(os.getpid(), signal.SIGUSR2)  # before any epoch has ended: its length is unknown
+        assert handled == [signal.SIGUSR2]
+        now[0] = 960.0  # a 16-minute epoch
+        run.epoch_end(1, 4, lambda: {"epoch": 1})
+        now[0] = 960.0 + 900.0  # 15 minutes into the next: it ends in about one
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert handled == [signal.SIGUSR2, signal.SIGUSR2] and run.preempted is None
+        now[0] = 960.0 + 930.0  # 30 s before its expected end: waited for
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert len(handled) == 2 and run.preempted is not None
     finally:
         signal.signal(signal.SIGUSR2, previous)
