@@ -221,14 +221,6 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
     assert "results folder" in one_line_error([*cpu, "--out", str(tmp_path / "file" / "out")], capsys)
 
 
-@pytest.mark.slow
-def test_device_cuda_without_a_gpu_is_one_line_with_exit_2(tmp_path):
-    result = run_cli("--device", "cuda", "--out", str(tmp_path))
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("error: --device cuda: no CUDA device is available here")
-
-
 def test_corrupt_cached_dataset_is_one_line_with_exit_2(tmp_path, capsys):
     cached = tmp_path / "clutrr" / "data" / clutrr_data.NAME
     cached.mkdir(parents=True)
