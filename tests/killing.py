@@ -3,16 +3,15 @@ OOM killer or a lost node would: no handler runs, no file is closed.
 
     python tests/killing.py POINT RUNNER ARGV...
 
-(``killed_until_done`` runs it so from a test, once per point, then to the end; ``KILL_POINTS``
-are the points every runner is killed at.)
+(``killed_until_done`` runs it so from a test, once per point, then to the end; ``every_point``
+gives the points every runner is killed at.)
 
 POINT is one of
   ``after:MODULE:FUNCTION:N``   just after the N-th call of FUNCTION returns;
   ``before:MODULE:FUNCTION:N``  just before the N-th call of FUNCTION runs;
   ``mid-write:N``               in the N-th checkpoint write, after half of its bytes;
   ``none``                      never (the run ends as it would);
-FUNCTION may be ``Class.method``. ``forget:random`` before POINT (``forget:random,after:...``)
-makes a resumed run skip restoring the random generators (a negative control)."""
+FUNCTION may be ``Class.method``."""
 import importlib
 import json
 import os
@@ -23,11 +22,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-KILL_POINTS = {
-    "right after a checkpoint": "after:runners.common.checkpoints:RunCheckpoint.write:1",
-    "mid-write": "mid-write:2",
-    "between saving the result and removing the checkpoint": "before:runners.common.checkpoints:RunCheckpoint.remove:1",
-}
+AFTER_A_CHECKPOINT = "after:runners.common.checkpoints:RunCheckpoint.write:1"
+BETWEEN_SAVE_AND_REMOVAL = "before:runners.common.checkpoints:RunCheckpoint.remove:1"
+
+
+def every_point(evaluation: str) -> list[str]:
+    """The kill points of a run of 3 epochs, in order: right after its first checkpoint,
+    in the middle of its second write, at ``evaluation`` (a call of the runner's evaluation
+    after training) and between saving its result and removing its checkpoint."""
+    return [AFTER_A_CHECKPOINT, "mid-write:2", evaluation, BETWEEN_SAVE_AND_REMOVAL]
+
+
+def assert_resumed_at_every_point(outputs: list[str], arm: str = "baseline") -> None:
+    """What the reruns after ``every_point``'s kills say, in order, for the first run (``arm``, seed 0)."""
+    assert f"{arm}, seed 0: resuming at epoch 2 of 3" in outputs[1]
+    assert f"{arm}, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
+    assert f"{arm}, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
 
 
 def run(point: str, runner: str, argv: list[str]) -> subprocess.CompletedProcess:
@@ -57,7 +67,7 @@ def numbers(results_json: Path) -> dict:
                   "metrics": {name: value for name, value in run["metrics"].items() if not name.endswith("seconds")}}
             for key, run in runs.items()}
 
-from runners.common import checkpoints, random_states  # noqa: E402
+from runners.common import checkpoints  # noqa: E402
 from runners.common.cli import main_guard  # noqa: E402
 from runners.registry import runner_module  # noqa: E402
 
@@ -108,16 +118,13 @@ def kill_mid_write(nth: int) -> None:
 
 
 def main(point: str, runner: str, argv: list[str]) -> None:
-    for part in point.split(","):
-        if part == "forget:random":
-            random_states.restore = lambda states: None
-        elif part.startswith("mid-write:"):
-            kill_mid_write(int(part.split(":")[1]))
-        elif part.startswith(("after:", "before:")):
-            when, module_name, function, nth = part.split(":")
-            kill_at_call(when, module_name, function, int(nth))
-        elif part != "none":
-            raise SystemExit(f"unknown kill point {part!r}")
+    if point.startswith("mid-write:"):
+        kill_mid_write(int(point.split(":")[1]))
+    elif point.startswith(("after:", "before:")):
+        when, module_name, function, nth = point.split(":")
+        kill_at_call(when, module_name, function, int(nth))
+    elif point != "none":
+        raise SystemExit(f"unknown kill point {point!r}")
     module = runner_module(runner)
     main_guard(lambda: module.main(argv))
 

@@ -16,7 +16,8 @@ upstream's own loop state); this module adds every random generator
 * with the sha256 of its payload in its header: a damaged file is refused and the run
   falls back to the previous checkpoint, or to a fresh start, and says which.
 
-A checkpoint records its fingerprint: the run's identity, its environment (threads,
+A checkpoint records its fingerprint (its name already says which run it is): the run's
+environment (threads,
 device, determinism, torch, capture: ``runners.common.runs.run_environment``) and the
 project's code (``code_version``). One made under another fingerprint is not resumed (a
 run's numbers never mix environments or code): the run starts over and says why.
@@ -67,17 +68,27 @@ def checkpoint_path(directory: Path, name: str, settings: dict, seed: int) -> Pa
     return Path(directory) / "resume" / f"{name}-{settings_key(settings)}-seed{seed}.ckpt"
 
 
+def previous_of(path: Path) -> Path:
+    """Where the checkpoint before the one at ``path`` is kept."""
+    return path.with_name(path.name + ".previous")
+
+
 def resume_point(path: Path) -> str | None:
-    """"at epoch 7 of 50" for the checkpoint at ``path`` (or its previous one), read from
+    """Where a run resumes from the checkpoint at ``path`` (or its previous one), read from
     its header alone (for --dry-run: the run resumes there if its fingerprint still
     matches), or None when there is none."""
-    for candidate in (path, path.with_name(path.name + ".previous")):
+    for candidate in (path, previous_of(path)):
         with contextlib.suppress(Damaged, KeyError):
             if candidate.exists():
-                header = read_header(candidate)
-                return f"at epoch {header['epoch'] + 1} of {header['epochs']}" if header["epoch"] < header["epochs"] \
-                    else f"after its last epoch ({header['epochs']}): evaluating"
+                return where_it_resumes(read_header(candidate))
     return None
+
+
+def where_it_resumes(header: dict) -> str:
+    """"at epoch 7 of 50", or "after its last epoch (50): evaluating", for a checkpoint's header."""
+    if header["epoch"] < header["epochs"]:
+        return f"at epoch {header['epoch'] + 1} of {header['epochs']}"
+    return f"after its last epoch ({header['epochs']}): evaluating"
 
 
 @dataclass(frozen=True)
@@ -158,7 +169,7 @@ class RunCheckpoint:
 
     def __init__(self, path: Path, label: str, fingerprint: dict, minutes: float = DEFAULT_MINUTES):
         self.path = Path(path)
-        self.previous = self.path.with_name(self.path.name + ".previous")
+        self.previous = previous_of(self.path)
         self.label, self.fingerprint, self.minutes = label, fingerprint, minutes
         self.last_write = self.epoch_began = time.monotonic()
         self.epoch_seconds: float | None = None  # the last epoch's, once one has ended in this process
@@ -195,9 +206,8 @@ class RunCheckpoint:
                 self.say(f"starting over: {which} (epoch {header['epoch']}) was made under another environment or "
                          f"code ({differences(header['fingerprint'], self.fingerprint)})")
                 return None
-            where = f"at epoch {header['epoch'] + 1} of {header['epochs']}" if header["epoch"] < header["epochs"] \
-                else f"after its last epoch ({header['epochs']}): evaluating"
-            self.say(f"resuming {where}" + ("" if path == self.path else " (from the previous checkpoint)"))
+            self.say(f"resuming {where_it_resumes(header)}"
+                     + ("" if path == self.path else " (from the previous checkpoint)"))
             if header["epoch"] == header["epochs"]:
                 _training = None  # no epoch end is left to wait for
             random_states.restore(payload["random"])
@@ -254,7 +264,7 @@ class RunCheckpoint:
 def discard(path: Path) -> None:
     """Delete the checkpoint at ``path`` and its previous one (what a run whose result is
     saved leaves when it dies before removing them)."""
-    for stale in (path, path.with_name(path.name + ".previous")):
+    for stale in (path, previous_of(path)):
         stale.unlink(missing_ok=True)
 
 

@@ -12,7 +12,7 @@ from runners.common.errors import UsageError
 from runners.common.device import device_name, use_device
 from runners.common.invocation import Invocation
 from runners.common.launch import Job, execute, job_device, jobs_of
-from runners.common.results import ResultStore, settings_key
+from runners.common.results import ResultStore
 from runners.common.seeding import counting_nondeterminism, seed_everything
 from srn import capture, finite_checks
 
@@ -30,9 +30,8 @@ class Arm:
 
 def run_checkpoint(store: ResultStore, name: str, arm: Arm, seed: int, invocation: Invocation) -> RunCheckpoint:
     """The resume checkpoint of a run (after seeding: its environment names the threads),
-    fingerprinted by the run's identity, environment and the project's code."""
-    fingerprint = {"run": f"{name}/{settings_key(arm.settings)}/seed{seed}", "code": code_version(),
-                   "environment": run_environment(invocation.device, invocation.capture)}
+    named by the run's identity and fingerprinted by its environment and the project's code."""
+    fingerprint = {"code": code_version(), "environment": run_environment(invocation.device, invocation.capture)}
     return RunCheckpoint(checkpoint_path(store.directory, name, arm.settings, seed), f"{name}, seed {seed}", fingerprint,
                          invocation.checkpoint_minutes)
 

@@ -256,8 +256,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tm
             "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()),
             "--checkpoint-minutes", "0"]
     assert killing.run("none", "clutrr", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
-    points = [killing.KILL_POINTS["right after a checkpoint"], "before:runners.clutrr_train:summarise:1",
-              killing.KILL_POINTS["between saving the result and removing the checkpoint"]]
+    points = [killing.AFTER_A_CHECKPOINT, "before:runners.clutrr_train:summarise:1", killing.BETWEEN_SAVE_AND_REMOVAL]
     outputs = killing.killed_until_done("clutrr", [*argv, "--out", str(tmp_path / "killed")], points)
     assert "baseline, seed 0: resuming at epoch 2 of 2" in outputs[1]
     assert "baseline, seed 0: resuming after its last epoch (2): evaluating" in outputs[2]

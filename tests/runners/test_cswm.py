@@ -394,12 +394,9 @@ def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(da
     argv = [*TINY_RUN, "--config", str(presets), "--device", "cpu", "--threads", "1", "--data-dir", str(data_dir),
             "--checkpoint-minutes", "0"]
     assert killing.run("none", "cswm", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
-    points = [*killing.KILL_POINTS.values()]
-    points.insert(2, "before:runners.cswm_train:evaluate:1")
-    outputs = killing.killed_until_done("cswm", [*argv, "--out", str(tmp_path / "killed")], points)
-    assert "baseline, seed 0: resuming at epoch 2 of 3" in outputs[1]
-    assert "baseline, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
-    assert "baseline, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+    outputs = killing.killed_until_done("cswm", [*argv, "--out", str(tmp_path / "killed")],
+                                        killing.every_point("before:runners.cswm_train:evaluate:1"))
+    killing.assert_resumed_at_every_point(outputs)
     [whole] = (tmp_path / "whole").iterdir()
     [killed] = (tmp_path / "killed").iterdir()
     assert killing.numbers(killed / "results.json") == killing.numbers(whole / "results.json")

@@ -193,13 +193,10 @@ def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tm
     argv = ["--srn", "--preset", "smoke", "--config", str(config), "--device", "cpu", "--threads", "1",
             "--data-dir", str(tmp_path / "data"), "--checkpoint-minutes", "0"]
     assert killing.run("none", "sort_of_clevr", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
-    points = [*killing.KILL_POINTS.values()]
-    points.insert(2, "before:runners.sort_of_clevr_train:accuracies:1")
     outputs = killing.killed_until_done("sort_of_clevr", [*argv, "--out", str(tmp_path / "killed")],
-                                        [*points, "after:runners.common.checkpoints:RunCheckpoint.write:1"])
-    assert "baseline, seed 0: resuming at epoch 2 of 3" in outputs[1]
-    assert "baseline, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
-    assert "baseline, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+                                        [*killing.every_point("before:runners.sort_of_clevr_train:accuracies:1"),
+                                         killing.AFTER_A_CHECKPOINT])
+    killing.assert_resumed_at_every_point(outputs)
     assert "reusing 1 finished run(s)" in outputs[4] and "srn, seed 0: resuming at epoch 2 of 3" in outputs[5]
     results = "images2-epochs3/results.json"
     assert killing.numbers(tmp_path / "killed" / results) == killing.numbers(tmp_path / "whole" / results)

@@ -165,25 +165,30 @@ def test_a_run_with_other_threads_starts_over(tmp_path, capsys):
     assert "was made under another environment or code (threads 1, now 2)" in capsys.readouterr().out
 
 
-def test_the_preemption_signal_waits_for_the_next_epoch_end_and_its_checkpoint(tmp_path, capsys):
+@pytest.fixture
+def signalled():
+    """A launcher's SIGUSR2 handler that records the signals it gets (as submitit's would
+    requeue), under ``checkpoints.defer_preemption``; the previous handler comes back after."""
     handled = []
     previous = signal.signal(signal.SIGUSR2, lambda number, frame: handled.append(number))
-    try:
-        checkpoints.defer_preemption()
-        run = checkpoint(tmp_path, minutes=60)
-        run.resume()
-        run.epoch_end(1, 4, lambda: {"epoch": 1})  # a short epoch: the next one ends soon
-        assert not run.path.exists()
-        os.kill(os.getpid(), signal.SIGUSR2)
-        assert handled == [] and not run.path.exists()  # mid-epoch: nothing yet
-        run.epoch_end(2, 4, lambda: {"epoch": 2})
-        assert handled == [signal.SIGUSR2] and run.path.exists()  # written although 60 minutes have not passed
-        assert "preempted: checkpoint of epoch 2 written, handing over to the launcher" in capsys.readouterr().out
-        run.remove()
-        os.kill(os.getpid(), signal.SIGUSR2)  # no run in training: at once
-        assert handled == [signal.SIGUSR2, signal.SIGUSR2]
-    finally:
-        signal.signal(signal.SIGUSR2, previous)
+    checkpoints.defer_preemption()
+    yield handled
+    signal.signal(signal.SIGUSR2, previous)
+
+
+def test_the_preemption_signal_waits_for_the_next_epoch_end_and_its_checkpoint(signalled, tmp_path, capsys):
+    run = checkpoint(tmp_path, minutes=60)
+    run.resume()
+    run.epoch_end(1, 4, lambda: {"epoch": 1})  # a short epoch: the next one ends soon
+    assert not run.path.exists()
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert signalled == [] and not run.path.exists()  # mid-epoch: nothing yet
+    run.epoch_end(2, 4, lambda: {"epoch": 2})
+    assert signalled == [signal.SIGUSR2] and run.path.exists()  # written although 60 minutes have not passed
+    assert "preempted: checkpoint of epoch 2 written, handing over to the launcher" in capsys.readouterr().out
+    run.remove()
+    os.kill(os.getpid(), signal.SIGUSR2)  # no run in training: at once
+    assert signalled == [signal.SIGUSR2, signal.SIGUSR2]
 
 
 def test_a_run_a_live_process_holds_is_waited_for_and_not_trained_twice(tmp_path, capsys):
@@ -248,39 +253,28 @@ def test_a_dry_run_shows_where_each_unfinished_run_resumes(tmp_path, capsys):
         {"arm": "baseline", "seed": 0, "done": False}]
 
 
-def test_a_run_resumed_after_its_last_epoch_lets_the_preemption_signal_through_at_once(tmp_path):
-    handled = []
-    previous = signal.signal(signal.SIGUSR2, lambda number, frame: handled.append(number))
-    try:
-        checkpoints.defer_preemption()
-        checkpoint(tmp_path).write(4, 4, {"epoch": 4})
-        assert checkpoint(tmp_path).resume().epoch == 4
-        os.kill(os.getpid(), signal.SIGUSR2)  # during the evaluation: no epoch end will come
-        assert handled == [signal.SIGUSR2]
-    finally:
-        signal.signal(signal.SIGUSR2, previous)
+def test_a_run_resumed_after_its_last_epoch_lets_the_preemption_signal_through_at_once(signalled, tmp_path):
+    checkpoint(tmp_path).write(4, 4, {"epoch": 4})
+    assert checkpoint(tmp_path).resume().epoch == 4
+    os.kill(os.getpid(), signal.SIGUSR2)  # during the evaluation: no epoch end will come
+    assert signalled == [signal.SIGUSR2]
 
 
-def test_the_preemption_signal_is_handed_over_at_once_when_the_epoch_would_end_too_late(tmp_path, monkeypatch):
+def test_the_preemption_signal_is_handed_over_at_once_when_the_epoch_would_end_too_late(signalled, tmp_path,
+                                                                                         monkeypatch):
     """An epoch longer than SLURM's warning (Sort-of-CLEVR's paper epochs): the job is
     requeued at once and resumes from its last checkpoint, rather than killed unrequeued."""
     now = [0.0]
     monkeypatch.setattr(checkpoints.time, "monotonic", lambda: now[0])
-    handled = []
-    previous = signal.signal(signal.SIGUSR2, lambda number, frame: handled.append(number))
-    try:
-        checkpoints.defer_preemption()
-        run = checkpoint(tmp_path, minutes=60)
-        run.resume()
-        os.kill(os.getpid(), signal.SIGUSR2)  # before any epoch has ended: its length is unknown
-        assert handled == [signal.SIGUSR2]
-        now[0] = 960.0  # a 16-minute epoch
-        run.epoch_end(1, 4, lambda: {"epoch": 1})
-        now[0] = 960.0 + 900.0  # 15 minutes into the next: it ends in about one
-        os.kill(os.getpid(), signal.SIGUSR2)
-        assert handled == [signal.SIGUSR2, signal.SIGUSR2] and run.preempted is None
-        now[0] = 960.0 + 930.0  # 30 s before its expected end: waited for
-        os.kill(os.getpid(), signal.SIGUSR2)
-        assert len(handled) == 2 and run.preempted is not None
-    finally:
-        signal.signal(signal.SIGUSR2, previous)
+    run = checkpoint(tmp_path, minutes=60)
+    run.resume()
+    os.kill(os.getpid(), signal.SIGUSR2)  # before any epoch has ended: its length is unknown
+    assert signalled == [signal.SIGUSR2]
+    now[0] = 960.0  # a 16-minute epoch
+    run.epoch_end(1, 4, lambda: {"epoch": 1})
+    now[0] = 960.0 + 900.0  # 15 minutes into the next: it ends in about one
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert signalled == [signal.SIGUSR2, signal.SIGUSR2] and run.preempted is None
+    now[0] = 960.0 + 930.0  # 30 s before its expected end: waited for
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert len(signalled) == 2 and run.preempted is not None
