@@ -54,10 +54,11 @@ def uses_embedding(settings: KindSettings) -> bool:
 
 @dataclass(frozen=True)
 class Adapter:
-    """How one pinned upstream takes a refiner.
+    """How one upstream takes a refiner.
 
-    upstream: its name under vendor/; uses_edges: whether its reasoner weights pairs of
-        elements, so that it can take a kind that refines edges (``takes``);
+    upstream: its name under vendor/ (circles: its port, ported/circles.py); uses_edges:
+        whether its reasoner weights pairs of elements, so that it can take a kind that
+        refines edges (``takes``);
     install(model, settings, **options) -> the inserted refiner module: puts the refiner
         into an upstream model already built (options: the adapter's own, e.g. CLUTRR's
         padding);

@@ -2,7 +2,7 @@
 seconds of one save (serialise, write, fsync, rename), against the seconds of one epoch,
 for every arm of every runner at a preset (default: paper).
 
-Each arm is built as its runner builds it (benchmarks.arm_steps) and trained one step, so
+Each arm is built as its runner builds it (runners.common.arm_steps) and trained one step, so
 that its state is what a run saves: the model (with a refiner's schedule counter), Adam's
 moments, and where the runner keeps its best epoch's weights beside the last ones
 (Sort-of-CLEVR's best validation epoch, C-SWM's train.py model.pt) that copy too; the
@@ -24,13 +24,13 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from benchmarks.arm_steps import BUILDERS, ArmSteps  # noqa: E402
-from benchmarks.timing import median_seconds, synchronise  # noqa: E402
+from benchmarks.timing import median_seconds  # noqa: E402
+from runners.common.arm_steps import ArmSteps, synchronise  # noqa: E402
 from runners import clutrr_data  # noqa: E402
 from runners.common.checkpoints import RunCheckpoint  # noqa: E402
 from runners.common.cli import DATA_DIR, main_guard  # noqa: E402
 from runners.common.device import resolve_device, use_device  # noqa: E402
-from runners.registry import RUNNERS  # noqa: E402
+from runners.registry import RUNNERS, arm_builder  # noqa: E402
 
 KEEPS_BEST_WEIGHTS = ("sort_of_clevr", "cswm")  # their checkpoints also hold the best epoch's weights
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             "|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as folder:
         for runner in args.only:
-            for name, arm in BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data).items():
+            for name, arm in arm_builder(runner)(args.preset, device, args.data_dir, args.clutrr_data).items():
                 step = median_seconds(lambda: (arm.train_step(), synchronise(device)), args.repeats)
                 megabytes, save = save_cost(saved_state(runner, arm), Path(folder), args.repeats)
                 epoch = step * arm.batches_per_epoch

@@ -22,7 +22,7 @@ size, one seed and a short budget, it measures in a few minutes:
 
 It writes ``gpu_check.json`` and ``gpu_check.md`` under ``--out`` and prints the Markdown;
 exit code 1 when an agreement check fails. ``--tiny --device cpu`` runs the same checks at
-tiny sizes on a CPU in a few minutes (the smoke presets, batch 4; its forecast only
+tiny sizes on a CPU in a few minutes (the tiny presets, batch 4; its forecast only
 exercises the arithmetic).
 """
 import contextlib
@@ -43,9 +43,9 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from benchmarks import sharing  # noqa: E402
-from benchmarks.arm_steps import BUILDERS, ArmSteps, upstream_parameters  # noqa: E402
 from benchmarks.refiner_overhead import PAPER_OVERHEAD  # noqa: E402
-from benchmarks.timing import step_cost  # noqa: E402
+from refiners.registry import KINDS  # noqa: E402
+from runners.common.arm_steps import ArmSteps, step_cost, upstream_parameters  # noqa: E402
 from runners import clutrr, clutrr_data, reproduce  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
 from runners.common.cli import DATA_DIR, ArgumentParser, main_guard, parse  # noqa: E402
@@ -56,7 +56,7 @@ from runners.common.presets import CONFIG_DIR, load_preset  # noqa: E402
 from runners.common.results import writable_folder  # noqa: E402
 from runners.common.seeding import available_cores, counting_nondeterminism  # noqa: E402
 from runners.cswm_data import TRANSITIONS_PER_EPISODE  # noqa: E402
-from runners.registry import RUNNERS, runner_module  # noqa: E402
+from runners.registry import RUNNERS, arm_builder, runner_module  # noqa: E402
 from srn import capture  # noqa: E402
 
 MEMORY_HEADROOM = 0.9  # of the GPU's memory that jobs sharing it may fill
@@ -64,7 +64,7 @@ MEMORY_HEADROOM = 0.9  # of the GPU's memory that jobs sharing it may fill
 
 @dataclass(frozen=True)
 class Scale:
-    """How big the check is. preset: whose widths and batch size (paper; tiny: smoke);
+    """How big the check is. preset: whose widths and batch size (full: paper; tiny: tiny);
     batch_size: None for the preset's; timed_steps: training steps timed per arm (after one
     warm-up); compared_steps: steps of the bitwise comparisons; train_sizes: per runner, the
     training set its arms are built on instead of the preset's, in the runner's unit (C-SWM:
@@ -84,8 +84,6 @@ class Scale:
     sharing: tuple[tuple[int, ...], float]
 
 
-COMMANDS = {"cswm": ["--env", "space", "--k", "3", "--srn"], "sort_of_clevr": ["--srn"],
-            "clutrr": ["--srn", "--grn"], "circles": ["--srn"]}
 FULL = Scale("full", "paper", None, 100, 3, {"cswm": 110, "clutrr": 2000}, {
     "cswm": {"train_episodes": 110, "eval_episodes": 100, "epochs": 1, "seeds": 1},
     "sort_of_clevr": {"train_images": 100, "validation_images": 20, "test_images": 20, "epochs": 1,
@@ -93,17 +91,8 @@ FULL = Scale("full", "paper", None, 100, 3, {"cswm": 110, "clutrr": 2000}, {
     "clutrr": {"train_rows": 400, "epochs": 1, "seeds": 1},
     "circles": {"train_images": 640, "test_images": 200, "epochs": 1, "seeds": 1},
 }, sharing=((1, 2, 4), 10.0))
-TINY = Scale("tiny", "smoke", 4, 2, 2, {"cswm": 4, "clutrr": 200}, {
-    "cswm": {"train_episodes": 4, "eval_episodes": 100, "epochs": 1, "batch_size": 20, "hidden_dim": 32, "seeds": 1,
-             "refiner": {"srn": {"steps": 2, "hidden": 32, "embedding": 32}}},
-    "sort_of_clevr": {"train_images": 2, "validation_images": 1, "test_images": 2, "epochs": 1, "batch_size": 8,
-                      "synthetic_positions": 2, "dataset_images": 2, "rotations": 4, "seeds": 1,
-                      "refiner": {"srn": {"steps": 1, "hidden": 32, "embedding": 16}}},
-    "clutrr": {"train_rows": 48, "epochs": 1, "seeds": 1},
-    "circles": {"train_images": 32, "test_images": 30, "epochs": 1, "batch_size": 16, "seeds": 1,
-                "generator_widths": [4, 4, 4, 8], "decoder_widths": [8, 4, 4], "tsne_step": 12, "figure_images": 3,
-                "interpolation_frames": 4, "set_size": 9,
-                "refiner": {"srn": {"steps": 2, "hidden": 8}}},
+TINY = Scale("tiny", "tiny", 4, 2, 2, {}, {
+    "cswm": {"epochs": 1, "seeds": 1}, "sort_of_clevr": {"seeds": 1}, "clutrr": {"seeds": 1}, "circles": {"seeds": 1},
 }, sharing=((1, 2), 2.0))
 
 
@@ -127,7 +116,7 @@ def first_step(runner: str, arm: ArmSteps) -> tuple:
     output = arm.eval_step().cpu()
     loss = arm.train_step().cpu()
     gradients = [None if name in arm.frozen else "missing" if parameter.grad is None else parameter.grad.cpu()
-                 for name, parameter in upstream_parameters(runner, arm)]
+                 for name, parameter in upstream_parameters(arm)]
     return output, loss, gradients
 
 
@@ -167,13 +156,20 @@ def finished_numbers(out: Path) -> dict:
             for key, run in json.loads(results.read_text())["runs"].items()}
 
 
+def arm_flags(runner: str, preset: str) -> list[str]:
+    """The flags of the runner's main table and of every refiner arm ``preset`` offers (the
+    arms ``build_arms`` builds)."""
+    offered = load_preset(CONFIG_DIR / f"{runner}.yaml", preset).get("refiner") or {}
+    return [*runner_module(runner).EXPERIMENT.table_flags, *(KINDS[kind].flag for kind in offered)]
+
+
 def launcher_check(runner: str, scale: Scale, device: torch.device, folder: Path, data_dir: Path,
                    clutrr_source: str) -> dict:
     """The runner's own command, shortened, inline and with two local jobs at once (two per
     GPU on a GPU), on the same threads per run: whether every run's numbers are equal."""
     config = short_config(runner, scale, folder)
     threads = max(1, available_cores() // 2)
-    argv = [*COMMANDS[runner], "--preset", scale.preset, "--config", str(config), "--device", str(device),
+    argv = [*arm_flags(runner, scale.preset), "--preset", scale.preset, "--config", str(config), "--device", str(device),
             "--threads", str(threads), "--data-dir", str(data_dir)]
     if runner == "clutrr":
         argv += ["--data", clutrr_source]
@@ -202,7 +198,7 @@ def check_runner(runner: str, scale: Scale, device: torch.device, folder: Path, 
                  clutrr_source: str) -> dict:
     """Cost and agreement of one runner's arms (see the module docstring)."""
     def build(**options) -> dict[str, ArmSteps]:
-        return BUILDERS[runner](scale.preset, device, data_dir, clutrr_source, batch_size=scale.batch_size,
+        return arm_builder(runner)(scale.preset, device, data_dir, clutrr_source, batch_size=scale.batch_size,
                                 train_size=scale.train_sizes.get(runner), **options)
 
     with counting_nondeterminism() as nondeterministic:

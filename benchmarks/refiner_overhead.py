@@ -13,7 +13,7 @@ reference implementation, whose outer backward is a double backward).
 
 Each arm is built as its runner builds it, with a preset's settings (default: paper), and
 trained on one batch of real data from the project's own generators (the CLUTRR zip for
-CLUTRR): benchmarks.arm_steps builds them (the upstream RN(args).train_ for Sort-of-CLEVR,
+CLUTRR): runners/<name>_steps.py build them (the upstream RN(args).train_ for Sort-of-CLEVR,
 the circles autoencoder's step, c-swm's ContrastiveSWM.contrastive_loss and Adam as
 train.py steps them on Space Invaders with K=3, clutrr-baselines' Trainer.batchLoss and its
 optimisers as run_experiment steps them). Steps of all arms of a runner alternate
@@ -35,7 +35,6 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from benchmarks.arm_steps import BUILDERS, ArmSteps  # noqa: E402
 from benchmarks.step_costs import step_flops, step_kernel_ops, step_peak_memory  # noqa: E402
 from benchmarks.timing import alternating_medians  # noqa: E402
 from runners import clutrr_data  # noqa: E402
@@ -44,7 +43,8 @@ from runners.common.device import resolve_device, use_device  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.schedule import StepCounter, fixed_steps  # noqa: E402
 from runners.common.invocation import BASELINE  # noqa: E402
-from runners.registry import RUNNERS  # noqa: E402
+from runners.common.arm_steps import ArmSteps  # noqa: E402
+from runners.registry import RUNNERS, arm_builder  # noqa: E402
 
 PAPER_OVERHEAD = {"sort_of_clevr": "2-3x", "cswm": "2-3x", "clutrr": "+10% per epoch", "circles": "+10% per epoch"}
 
@@ -70,7 +70,7 @@ def runner_arms(runner: str, args: argparse.Namespace, device: torch.device) -> 
     """The baseline and each refiner arm of ``runner`` (those of the preset and --kinds), and
     with --variants each refiner arm again as "<kind>, <variant>"."""
     def build(*refiner_flags: str) -> dict[str, ArmSteps]:
-        return BUILDERS[runner](args.preset, device, args.data_dir, args.clutrr_data, args.batch_size,
+        return arm_builder(runner)(args.preset, device, args.data_dir, args.clutrr_data, args.batch_size,
                                 kinds=args.kinds, refiner_flags=refiner_flags)
 
     arms = build()

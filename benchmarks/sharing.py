@@ -1,7 +1,7 @@
 """Steady-state throughput of 1, 2 and 4 runs sharing one device: how many jobs per GPU pay.
 
 Each run is a separate process (as the launcher's jobs are) that builds a runner's first
-refiner arm as ``benchmarks.arm_steps`` builds it, with its refiner loop captured where
+refiner arm as its runner builds it (``runners.common.arm_steps``), with its refiner loop captured where
 ``--compile auto`` captures it (on a GPU), takes warm-up steps (compilation and CUDA-graph
 recording included), and waits until every run sharing the device is ready; then all train
 for the same ``seconds`` and count their steps. Start-up never counts, so the ratio of the
@@ -26,8 +26,9 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
-from benchmarks.timing import synchronise  # noqa: E402
+from runners.common.arm_steps import synchronise  # noqa: E402
 from runners.common.seeding import available_cores  # noqa: E402
+from runners.registry import arm_builder  # noqa: E402
 
 WARMUP_STEPS = 3  # CUDA graphs: a warm-up call, the recording, then replays
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +78,6 @@ def throughput(runner: str, preset: str, device: torch.device, data_dir: Path, c
 def run(args: argparse.Namespace) -> dict:
     """One run sharing the device: build, warm up, say ready, wait for go, train for
     ``args.seconds`` -> {"steps": ..., "seconds": ...}."""
-    from benchmarks.arm_steps import BUILDERS
     from runners.common.device import resolve_device, use_device
     from runners.common.invocation import BASELINE
     from srn import capture
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     use_device(device)
-    arms = BUILDERS[args.runner](args.preset, device, args.data_dir, args.clutrr_data, batch_size=args.batch_size,
-                                 train_size=args.train_size)
+    arms = arm_builder(args.runner)(args.preset, device, args.data_dir, args.clutrr_data, batch_size=args.batch_size,
+                                    train_size=args.train_size)
     arm = next(arm for name, arm in arms.items() if name != BASELINE)
     with capture.capturing(device if device.type == "cuda" else None):
         for _ in range(WARMUP_STEPS):

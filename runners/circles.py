@@ -23,24 +23,25 @@ if __package__ in (None, ""):  # run as a script: import the project from its ro
 
 import torch  # noqa: E402
 
+from adapters.circles import ADAPTER  # noqa: E402
+from ported.circles import CircleAutoencoder, build_autoencoder  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.schedule import fixed_steps, steps_at  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from runners import circles_plots as plots  # noqa: E402
 from runners.circles_data import Circles, DataError, load_or_generate  # noqa: E402
-from runners.circles_models import CircleAutoencoder, build_autoencoder  # noqa: E402
 from runners.circles_train import evaluate, train  # noqa: E402
 from runners.common.atomic import replaced_atomically  # noqa: E402
 from runners.common.checkpoints import RunCheckpoint  # noqa: E402
-from runners.common.compare import compare  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
 from runners.common.errors import UsageError  # noqa: E402
 from runners.common.device import device_here  # noqa: E402
 from runners.common.curves import save_curves, save_steps_curves, steps_curve  # noqa: E402
-from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.experiment import Command, Experiment, Plan  # noqa: E402
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, refiner_identity  # noqa: E402
+from runners.common.paper import paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
-from runners.common.runs import Arm, run_arms  # noqa: E402
+from runners.common.runs import Arm  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
 from declared.settings import Checked, Count, Index, Positive, Range  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
@@ -96,7 +97,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--s0-gradient", action="store_true",
                         help=f"with --srn and a preset that detaches S0 (paper): also the arm {S0_GRADIENT}, "
                              "the SRN with gradient through S0 into G")
-    add_common_arguments(parser, RUNNER)  # its decoder weights no pairs of elements: no GRN
+    add_common_arguments(parser, RUNNER, uses_edges=ADAPTER.uses_edges)  # its decoder weights no pairs: no GRN
     return parse(parser, argv)
 
 
@@ -127,11 +128,14 @@ def arm_identity(settings: Settings, refiner: KindSettings | None) -> dict:
 
 
 def make_model(settings: Settings, refiner: KindSettings | None, device: torch.device) -> CircleAutoencoder:
-    """A fresh baseline (refiner None) or refiner-arm model on ``device`` (the refiner follows
-    its schedule from the training steps in its state: none yet, or those of a loaded
-    checkpoint)."""
-    return build_autoencoder(settings.set_size, settings.element_dims, settings.generator_widths,
-                             settings.decoder_widths, refiner, settings.detach_initial_set).to(device)
+    """A fresh baseline (refiner None) or refiner-arm model on ``device``, the refiner put in
+    by ``adapters.circles`` (it follows its schedule from the training steps in its state:
+    none yet, or those of a loaded checkpoint)."""
+    model = build_autoencoder(settings.set_size, settings.element_dims, settings.generator_widths,
+                              settings.decoder_widths)
+    if refiner is not None:
+        ADAPTER.install(model, refiner, detach_initial_set=settings.detach_initial_set)
+    return model.to(device)
 
 
 def checkpoint_path(directory: Path, arm: str, identity: dict) -> Path:
@@ -164,13 +168,13 @@ def make_arm(name: str, identity: dict, settings: Settings, refiner: KindSetting
     return Arm(identity, run)
 
 
-def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings, KindSettings | None]],
+def load_models(identities: Mapping[str, dict], models_of: Mapping[str, tuple[Settings, KindSettings | None]],
                 device: torch.device, directory: Path) -> dict[str, CircleAutoencoder]:
-    """Arm name -> its seed-0 model (``models_of``: arm_models), for those whose checkpoint
-    exists; UsageError for an unreadable one."""
+    """Arm name -> its seed-0 model (``identities``: arm -> its identity; ``models_of``:
+    arm_models), for those whose checkpoint exists; UsageError for an unreadable one."""
     models = {}
-    for name, arm in arms.items():
-        path = checkpoint_path(directory, name, arm.settings)
+    for name, identity in identities.items():
+        path = checkpoint_path(directory, name, identity)
         if not path.exists():
             print(f"no seed-0 model of {name} at {path}: its figures are skipped")
             continue
@@ -183,15 +187,6 @@ def load_models(arms: Mapping[str, Arm], models_of: Mapping[str, tuple[Settings,
                              "delete it and its results.json to retrain") from None
         models[name] = model
     return models
-
-
-def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict, dict[str, dict]]:
-    """A command's settings (its preset, with --epochs and --images over it), what each arm
-    builds its models with (``arm_models``) and each arm's identity (``arm_identity``)."""
-    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_images": args.images}),
-                      f"{invocation.config_path} preset {invocation.preset}")
-    models_of = arm_models(settings, invocation.refiners, args.s0_gradient)
-    return settings, models_of, {name: arm_identity(*built) for name, built in models_of.items()}
 
 
 def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, settings: Settings,
@@ -212,64 +207,85 @@ def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, se
     return paths
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    invocation = resolve(RUNNER, args)
-    settings, models_of, identities = experiment(args, invocation)
-    directory = args.out / f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs"
-    if args.dry_run:
-        print_plan(invocation, ResultStore(directory, create=False), identities, settings)
-        return
-    if args.compare:
-        compare(directory, identities[BASELINE], METRICS, METRICS, f"Circles, preset {invocation.preset}")
-        return
+class CirclesExperiment(Experiment):
+    """Table 1: the set autoencoder with and without a refiner, on generated circle images."""
 
-    scale = f"preset {invocation.preset}: {settings.scale}"
-    if args.epochs or args.images:
-        scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
-    print(scale)
-    for kind, refiner in invocation.refiners.items():
-        training_steps = settings.epochs * (settings.train_images // settings.batch_size)
-        last = steps_at(refiner.schedule, training_steps - 1, refiner.steps)
-        if last != refiner.steps:
-            print(f"note: {arm_label(kind)}'s schedule {refiner.schedule} ends these {training_steps} training steps "
-                  f"at {last} inner steps, never its own {refiner.steps}")
-    store = ResultStore(directory)
-    try:
-        train_data = load_or_generate(args.data_dir, settings.data_seed, "train", settings.train_images)
-        test_data = load_or_generate(args.data_dir, settings.data_seed, "test", settings.test_images)
-    except DataError as error:
-        raise UsageError(str(error)) from None
+    name = RUNNER
+    metrics = steps_metrics = METRICS
 
-    arms = {name: make_arm(name, identities[name], *models_of[name], invocation.device, train_data, test_data, directory)
-            for name in models_of}
-    runs = run_arms(store, arms, invocation)
-    if runs is None:  # this process was one job of a launcher: the launching command reports
-        return
+    def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
+        return parse_args(argv)
 
-    published = paper_table(RUNNER, "table_1")
-    flags = [f"--{kind}" for kind in invocation.refiners] + (["--s0-gradient"] if args.s0_gradient else [])
-    differing = paper_differences(RUNNER, parse_args, flags, lambda paper_args, paper: experiment(paper_args, paper)[2],
-                                  identities)
-    labels = {name: ARM_LABELS[name] for name in runs}
-    table = comparison_table({labels[name]: metrics for name, metrics in runs.items()}, METRICS,
-                             reference=ARM_LABELS[BASELINE], arms_as_rows=False,
-                             paper=reference_rows(published, differing, labels))
-    table += "\n\n" + reference_note(published, differing)
-    table += save_steps_curves({labels[name]: metrics for name, metrics in runs.items()},
-                               directory / "steps_curve.png", f"Circles, {scale}", METRICS)
-    print(table)
-    models = load_models(arms, models_of, device_here(invocation.device), directory)
-    paths = draw_figures(models, test_data, settings, directory)
-    save_curves(store, identities, ARM_LABELS, invocation.seeds, f"Circles, {scale}", [Metric("train_loss", "training loss")])
-    paths.append(directory / "curves.png")
-    command = f"python runners/{RUNNER}.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    text = "\n\n".join([
-        "# Circles: % of test images decomposed, by number of circles (paper Table 1)",
-        f"`{command.strip()}`", scale, table,
-        "Figures (seed 0): " + ", ".join(f"`{path.name}`" for path in paths),
-    ]) + "\n"
-    print(f"saved {store.write_markdown(text)} and {len(paths)} figure(s) in {directory}")
+    def plan(self, args: argparse.Namespace, invocation: Invocation) -> Plan:
+        """The preset with --epochs and --images over it; each arm's models are built from
+        ``arm_models`` and identified by ``arm_identity``."""
+        settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs,
+                                                                       "train_images": args.images}),
+                          f"{invocation.config_path} preset {invocation.preset}")
+        models_of = arm_models(settings, invocation.refiners, args.s0_gradient)
+        return Plan(settings, {name: arm_identity(*built) for name, built in models_of.items()},
+                    f"{invocation.preset}-{settings.train_images}images-{settings.epochs}epochs", models_of)
+
+    def title(self, plan: Plan, invocation: Invocation) -> str:
+        return f"Circles, preset {invocation.preset}"
+
+    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan, store: ResultStore) -> tuple:
+        """The training and test sets, and the scale line every report starts with (printed here)."""
+        settings = plan.settings
+        scale = f"preset {invocation.preset}: {settings.scale}"
+        if args.epochs or args.images:
+            scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
+        print(scale)
+        for kind, refiner in invocation.refiners.items():
+            training_steps = settings.epochs * (settings.train_images // settings.batch_size)
+            last = steps_at(refiner.schedule, training_steps - 1, refiner.steps)
+            if last != refiner.steps:
+                print(f"note: {arm_label(kind)}'s schedule {refiner.schedule} ends these {training_steps} training "
+                      f"steps at {last} inner steps, never its own {refiner.steps}")
+        try:
+            return (load_or_generate(args.data_dir, settings.data_seed, "train", settings.train_images),
+                    load_or_generate(args.data_dir, settings.data_seed, "test", settings.test_images), scale)
+        except DataError as error:
+            raise UsageError(str(error)) from None
+
+    def arms(self, command: Command) -> dict[str, Arm]:
+        train_data, test_data, _ = command.data
+        plan = command.plan
+        return {name: make_arm(name, plan.identities[name], *plan.arms[name], command.invocation.device, train_data,
+                               test_data, command.store.directory) for name in plan.arms}
+
+    def paper_flags(self, args: argparse.Namespace, invocation: Invocation) -> list[str]:
+        return [f"--{kind}" for kind in invocation.refiners] + (["--s0-gradient"] if args.s0_gradient else [])
+
+    def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
+        invocation, plan, store = command.invocation, command.plan, command.store
+        _, test_data, scale = command.data
+        directory = store.directory
+        published = paper_table(RUNNER, "table_1")
+        labels = {name: ARM_LABELS[name] for name in runs}
+        table = comparison_table({labels[name]: metrics for name, metrics in runs.items()}, METRICS,
+                                 reference=ARM_LABELS[BASELINE], arms_as_rows=False,
+                                 paper=reference_rows(published, differing, labels))
+        table += "\n\n" + reference_note(published, differing)
+        table += save_steps_curves({labels[name]: metrics for name, metrics in runs.items()},
+                                   directory / "steps_curve.png", f"Circles, {scale}", METRICS)
+        print(table)
+        models = load_models(plan.identities, plan.arms, device_here(invocation.device), directory)
+        paths = draw_figures(models, test_data, plan.settings, directory)
+        save_curves(store, plan.identities, ARM_LABELS, invocation.seeds, f"Circles, {scale}",
+                    [Metric("train_loss", "training loss")])
+        paths.append(directory / "curves.png")
+        command_line = f"python runners/{RUNNER}.py " + shlex.join(invocation.argv)
+        text = "\n\n".join([
+            "# Circles: % of test images decomposed, by number of circles (paper Table 1)",
+            f"`{command_line.strip()}`", scale, table,
+            "Figures (seed 0): " + ", ".join(f"`{path.name}`" for path in paths),
+        ]) + "\n"
+        print(f"saved {store.write_markdown(text)} and {len(paths)} figure(s) in {directory}")
+
+
+EXPERIMENT = CirclesExperiment()
+main = EXPERIMENT.main
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure
-from sklearn.manifold import TSNE
 
 from runners.circles_data import COLOURS, IMAGE_SIZE, Circles, render
 from runners.circles_metric import NON_EMPTY_THRESHOLD, non_empty_elements
-from runners.circles_models import CircleAutoencoder
+from ported.circles import CircleAutoencoder
 from runners.circles_train import to_float
 from runners.common.plots import save_figure
 
@@ -156,6 +155,7 @@ def tsne(models: dict[str, CircleAutoencoder], path: Path, radius: int, step: in
     """2-D t-SNE (scikit-learn defaults, random_state 0) of the element holding the circle in
     single-circle images on a grid of positions; one row per arm, coloured by x and by y,
     red circles as dots and green ones as triangles."""
+    from sklearn.manifold import TSNE  # here: scikit-learn takes 1.5 s to import, which every run's process would pay
     images, circles = single_circles(radius, step)
     figure = Figure(figsize=(7, 3.3 * len(models)))
     axes = figure.subplots(len(models), 2, squeeze=False)

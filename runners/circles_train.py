@@ -8,7 +8,7 @@ from tqdm import tqdm
 from runners.circles_data import MAX_CIRCLES, Circles
 from runners.common.checkpoints import RunCheckpoint
 from runners.circles_metric import decomposed, rates_by_count
-from runners.circles_models import CircleAutoencoder
+from ported.circles import CircleAutoencoder
 
 
 def to_float(images: torch.Tensor, device: torch.device) -> torch.Tensor:

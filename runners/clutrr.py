@@ -38,14 +38,14 @@ from runners import clutrr_data, clutrr_plots
 from runners.common.curves import save_curves, save_steps_curves
 from runners.clutrr_train import RunSettings, train
 from runners.common.atomic import atomic_write_text
-from runners.common.compare import compare
 from runners.common.checkpoints import RunCheckpoint, resume_point
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int
 from runners.common.errors import UsageError
-from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
-from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
+from runners.common.experiment import Command, Experiment, Plan
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, refiner_identity, resolve
+from runners.common.paper import paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
-from runners.common.runs import Arm, run_arms
+from runners.common.runs import Arm
 from runners.common.settings import frozen, with_overrides
 from declared.settings import Checked, Count, Fraction, NonNegative
 from runners.common.stats import Metric, comparison_table
@@ -147,25 +147,14 @@ def make_arm(name: str, run_settings: RunSettings, arm_identity: dict, root: Pat
     return Arm(arm_identity, run)
 
 
-def run_minutes(store: ResultStore, arms: dict[str, Arm]) -> str:
-    """"RN 3.1, RN + SRN 4.2": mean wall minutes of a finished run per arm."""
+def run_minutes(store: ResultStore, identities: dict[str, dict]) -> str:
+    """"RN 3.1, RN + SRN 4.2": mean wall minutes of a finished run per arm (arm -> its identity)."""
     parts = []
-    for name, arm in arms.items():
-        seconds = store.seconds(name, arm.settings)
+    for name, arm_identity in identities.items():
+        seconds = store.seconds(name, arm_identity)
         if seconds:
             parts.append(f"{arm_label(name, MODEL)} {np.mean(seconds) / 60:.1f}")
     return ", ".join(parts)
-
-
-def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, RunSettings], dict[str, dict]]:
-    """A command's settings (its preset, with --epochs, --train-rows and --test-rows over it), what each
-    arm's runs train (``arm_runs``) and each arm's identity (``identity``)."""
-    settings = frozen(Settings, with_overrides(invocation.config, {"epochs": args.epochs, "train_rows": args.train_rows,
-                                                                    "test_rows": args.test_rows}),
-                      f"{invocation.config_path} preset {invocation.preset}")
-    runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
-    commit = vendor.checkout(UPSTREAM).commit
-    return settings, runs, {name: identity(run, settings, commit) for name, run in runs.items()}
 
 
 def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: Invocation, upstream_commit: str,
@@ -198,57 +187,80 @@ def report(runs: dict, padding_ablation: bool, settings: Settings, invocation: I
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> None:
-    start = time.perf_counter()
-    args = parse_args(argv)
-    if args.padding_ablation and args.grn:
-        raise UsageError("--padding-ablation trains SRN arms only: drop --grn")
-    if args.padding_ablation and args.compare:
-        raise UsageError("--compare lays refiner arms beside the baseline; the padding ablation has its own table: "
-                         "drop --padding-ablation")
-    invocation = resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
-    settings, runs, identities = experiment(args, invocation)
-    commit = vendor.checkout(UPSTREAM).commit
-    tested = "" if settings.test_rows is None else f"-test{settings.test_rows}"
-    folder = args.out / f"train{settings.train_rows or 'all'}-epochs{settings.epochs}{tested}"
-    if args.dry_run:
-        print_plan(invocation, ResultStore(folder, create=False), identities, settings)
-        return
-    if args.compare:
-        compare(folder, identities[BASELINE], ACCURACY, clutrr_plots.STEPS_CURVE_METRICS, "CLUTRR", MODEL,
-                per_refiner=["l2"])  # the GRN arm's is grn_l2
-        return
-    store = ResultStore(folder)
-    dataset = clutrr_data.ensure_dataset(args.data, args.data_dir)
-    data_name = clutrr_data.training_subset(dataset, settings.train_rows, settings.test_rows).name
-    root = clutrr_data.upstream_root(args.data_dir)
-    prepare_dictionary(root, data_name, store.directory / "upstream")
-    arms = {name: make_arm(name, run, identities[name], root, store.directory / "upstream", str(invocation.device))
-            for name, run in runs.items()}
-    finished = run_arms(store, arms, invocation)
-    if finished is None:  # this process was one job of a launcher: the launching command reports
-        return
-    by_label = {arm_label(name, MODEL): metrics for name, metrics in finished.items()}
-    differing = [] if args.padding_ablation else paper_differences(
-        RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners],
-        lambda paper_args, paper: experiment(paper_args, paper)[2], identities)
-    text = report(by_label, args.padding_ablation, settings, invocation, commit, run_minutes(store, arms),
-                  time.perf_counter() - start, differing)
-    steps_figure = "ablation_steps_curve.png" if args.padding_ablation else "steps_curve.png"
-    text += save_steps_curves(by_label, store.directory / steps_figure, "CLUTRR", clutrr_plots.STEPS_CURVE_METRICS)
-    print("\n" + text)
-    if args.padding_ablation:
-        atomic_write_text(store.directory / "ablation.md", text)
-        save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds,
-                    "CLUTRR padding ablation", clutrr_plots.CURVE_METRICS, figure="ablation_curves.png")
-        print(f"saved {store.directory / 'ablation.md'}, ablation_curves.png, {steps_figure} and tensorboard/")
-    else:
-        store.write_markdown(text)
-        save_curves(store, identities, arm_labels(list(identities), MODEL), invocation.seeds, "CLUTRR",
-                    clutrr_plots.CURVE_METRICS)
-        clutrr_plots.accuracy_by_k(by_label, store.directory / "accuracy_by_k.png")
-        print(f"saved {store.directory / 'results.md'}, curves.png, accuracy_by_k.png, {steps_figure} (refiner arms) "
-              "and tensorboard/")
+class ClutrrExperiment(Experiment):
+    """Section 3.3: the upstream's RN with and without a refiner, by its own run_experiment."""
+
+    name, model = RUNNER, MODEL
+    metrics, steps_metrics = ACCURACY, clutrr_plots.STEPS_CURVE_METRICS
+    per_refiner = ("l2",)  # the GRN arm's is grn_l2
+
+    def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
+        return parse_args(argv)
+
+    def resolve(self, args: argparse.Namespace) -> Invocation:
+        if args.padding_ablation and args.grn:
+            raise UsageError("--padding-ablation trains SRN arms only: drop --grn")
+        if args.padding_ablation and args.compare:
+            raise UsageError("--compare lays refiner arms beside the baseline; the padding ablation has its own "
+                             "table: drop --padding-ablation")
+        return resolve(RUNNER, args, kinds=["srn"] if args.padding_ablation else None)
+
+    def plan(self, args: argparse.Namespace, invocation: Invocation) -> Plan:
+        """The preset with --epochs, --train-rows and --test-rows over it; what each arm's
+        runs train (``arm_runs``) and each arm's identity (``identity``)."""
+        overrides = {"epochs": args.epochs, "train_rows": args.train_rows, "test_rows": args.test_rows}
+        settings = frozen(Settings, with_overrides(invocation.config, overrides),
+                          f"{invocation.config_path} preset {invocation.preset}")
+        runs = arm_runs(settings, invocation.refiners, args.padding_ablation)
+        commit = vendor.checkout(UPSTREAM).commit
+        tested = "" if settings.test_rows is None else f"-test{settings.test_rows}"
+        return Plan(settings, {name: identity(run, settings, commit) for name, run in runs.items()},
+                    f"train{settings.train_rows or 'all'}-epochs{settings.epochs}{tested}", runs)
+
+    def title(self, plan: Plan, invocation: Invocation) -> str:
+        return "CLUTRR"
+
+    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan, store: ResultStore) -> Path:
+        """The upstream's data root, holding the dataset (its subset of stories) and its
+        dictionary."""
+        dataset = clutrr_data.ensure_dataset(args.data, args.data_dir)
+        data_name = clutrr_data.training_subset(dataset, plan.settings.train_rows, plan.settings.test_rows).name
+        root = clutrr_data.upstream_root(args.data_dir)
+        prepare_dictionary(root, data_name, store.directory / "upstream")
+        return root
+
+    def arms(self, command: Command) -> dict[str, Arm]:
+        plan, runs_dir = command.plan, command.store.directory / "upstream"
+        return {name: make_arm(name, run, plan.identities[name], command.data, runs_dir, str(command.invocation.device))
+                for name, run in plan.arms.items()}
+
+    def paper_flags(self, args: argparse.Namespace, invocation: Invocation) -> list[str] | None:
+        return None if args.padding_ablation else super().paper_flags(args, invocation)
+
+    def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
+        args, invocation, plan, store = command.args, command.invocation, command.plan, command.store
+        by_label = {arm_label(name, MODEL): metrics for name, metrics in runs.items()}
+        text = report(by_label, args.padding_ablation, plan.settings, invocation, vendor.checkout(UPSTREAM).commit,
+                      run_minutes(store, plan.identities), time.perf_counter() - command.started, differing)
+        steps_figure = "ablation_steps_curve.png" if args.padding_ablation else "steps_curve.png"
+        text += save_steps_curves(by_label, store.directory / steps_figure, "CLUTRR", clutrr_plots.STEPS_CURVE_METRICS)
+        print("\n" + text)
+        labels = arm_labels(list(plan.identities), MODEL)
+        if args.padding_ablation:
+            atomic_write_text(store.directory / "ablation.md", text)
+            save_curves(store, plan.identities, labels, invocation.seeds, "CLUTRR padding ablation",
+                        clutrr_plots.CURVE_METRICS, figure="ablation_curves.png")
+            print(f"saved {store.directory / 'ablation.md'}, ablation_curves.png, {steps_figure} and tensorboard/")
+        else:
+            store.write_markdown(text)
+            save_curves(store, plan.identities, labels, invocation.seeds, "CLUTRR", clutrr_plots.CURVE_METRICS)
+            clutrr_plots.accuracy_by_k(by_label, store.directory / "accuracy_by_k.png")
+            print(f"saved {store.directory / 'results.md'}, curves.png, accuracy_by_k.png, {steps_figure} "
+                  "(refiner arms) and tensorboard/")
+
+
+EXPERIMENT = ClutrrExperiment()
+main = EXPERIMENT.main
 
 
 def with_fixed_hash_seed() -> None:

@@ -27,15 +27,15 @@ from typing import Callable
 from adapters.cswm import ADAPTER
 from patches import vendor
 from runners import cswm_data
-from runners.common.compare import compare
 from runners.common.curves import curve_table, save_curves, save_steps_curves
 from runners.common.checkpoints import RunCheckpoint
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int
 from runners.common.errors import UsageError
-from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve
-from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows
+from runners.common.experiment import Command, Experiment, Plan
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, refiner_identity, resolve
+from runners.common.paper import paper_table, reference_note, reference_rows
 from runners.common.results import ResultStore, settings_key
-from runners.common.runs import Arm, run_arms
+from runners.common.runs import Arm
 from runners.common.settings import frozen, with_overrides
 from declared.settings import Count
 from runners.common.stats import Metric, comparison_table
@@ -130,25 +130,6 @@ def chance_levels(samples: int) -> tuple[float, float]:
     return 1 / samples, sum(1 / rank for rank in range(1, samples + 1)) / samples
 
 
-def arm_settings(settings: Settings, invocation: Invocation, upstream_commit: str) -> dict[str, dict]:
-    """arm -> the settings that identify its runs in results.json."""
-    baseline = {"env": settings.env, "train_episodes": settings.train_episodes,
-                "eval_episodes": settings.eval_episodes, "upstream": upstream_commit, **asdict(settings.train)}
-    arms = {BASELINE: baseline}
-    for kind, refiner in invocation.refiners.items():
-        arms[kind] = {**baseline, "refiner": refiner_identity(refiner)}
-    return arms
-
-
-def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, dict]]:
-    """A command's settings (its preset, with --env, --k and --epochs over it) and the
-    identity of each of its arms (``arm_settings``)."""
-    overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
-    settings = frozen(Settings, with_overrides(invocation.config, overrides),
-                      f"{invocation.config_path} preset {invocation.preset}")
-    return settings, arm_settings(settings, invocation, vendor.checkout("c-swm").commit)
-
-
 def describe(settings: Settings, invocation: Invocation) -> str:
     line = (f"C-SWM on {GAME_NAMES[settings.env]}, K={settings.num_objects}, preset {invocation.preset}: "
             f"{settings.train_episodes} training episodes, {settings.epochs} epochs, batch {settings.batch_size}, "
@@ -159,69 +140,109 @@ def describe(settings: Settings, invocation: Invocation) -> str:
     return line
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    invocation = resolve(RUNNER, args, refiner_defaults=tuned_refiner(args.env, args.k))
-    settings, arms = experiment(args, invocation)
-    upstream = vendor.checkout("c-swm")
-    folder = args.out / settings.folder_name
-    if args.dry_run:
-        print_plan(invocation, ResultStore(folder, create=False), arms, settings)
-        return
-    if args.compare:
-        compare(folder, arms[BASELINE], [*RANKING_METRICS, SPREAD_METRIC], STEPS_CURVE_METRICS,
-                plot_title(settings, invocation))
-        return
-    store = ResultStore(folder)
-    print(describe(settings, invocation))
+class CswmExperiment(Experiment):
+    """Table 3: C-SWM with and without a refiner, trained and ranked by the upstream's scripts."""
 
-    def checkpoint_of(name: str, seed: int) -> Path:
-        return store.directory / "checkpoints" / f"{name}-{settings_key(arms[name])}-seed{seed}"
+    name = RUNNER
+    metrics, steps_metrics = [*RANKING_METRICS, SPREAD_METRIC], STEPS_CURVE_METRICS
+    table_flags = ("--env", "space", "--k", "3")  # the main job's table
 
-    uncurved = [(name, seed) for name in invocation.refiners for seed in invocation.seeds
-                if "steps_curve" not in (store.get(name, arms[name], seed) or {"steps_curve": "not run yet"})
-                and (checkpoint_of(name, seed) / "model.pt").exists()]
-    datasets = {}
-    if uncurved or any(store.get(name, arm, seed) is None for name, arm in arms.items() for seed in invocation.seeds):
-        datasets = {split: cswm_data.ensure_dataset(upstream, args.data_dir, settings.env, split, episodes)
-                    for split, episodes in (("train", settings.train_episodes), ("eval", settings.eval_episodes))}
-    for name, seed in uncurved:  # runs saved before step-count curves were kept: measured on their checkpoint
-        print(f"{name}, seed {seed}: measuring its step-count curve on its saved model")
-        store.amend(name, arms[name], seed, {"steps_curve": refiner_steps_curve(
-            upstream, datasets["eval"], checkpoint_of(name, seed), replace(invocation.refiners[name], seed=seed),
-            invocation.device, args.verbose)})
+    def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
+        return parse_args(argv)
 
-    def arm(name: str) -> Arm:
-        def run(seed: int, resume: RunCheckpoint) -> dict:
-            checkpoint = checkpoint_of(name, seed)
-            refiner = invocation.refiners.get(name)
-            return train_and_evaluate(upstream, datasets["train"], datasets["eval"], checkpoint, settings.train, seed,
-                                      None if refiner is None else replace(refiner, seed=seed),
-                                      invocation.device, echo=args.verbose, eval_every=settings.eval_every,
-                                      resume=resume)
-        return Arm(arms[name], run)
+    def resolve(self, args: argparse.Namespace) -> Invocation:
+        return resolve(RUNNER, args, refiner_defaults=tuned_refiner(args.env, args.k))
 
-    print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"
-          f"log.txt and eval.txt" + ("" if args.verbose else " (--verbose shows it here)"))
+    def plan(self, args: argparse.Namespace, invocation: Invocation) -> Plan:
+        """The preset with --env, --k and --epochs over it; each arm is identified by the game,
+        the datasets' sizes, the upstream's commit and train.py's arguments (a refiner arm's:
+        its refiner's too)."""
+        overrides = {"env": args.env, "num_objects": args.k, "epochs": args.epochs}
+        settings = frozen(Settings, with_overrides(invocation.config, overrides),
+                          f"{invocation.config_path} preset {invocation.preset}")
+        baseline = {"env": settings.env, "train_episodes": settings.train_episodes,
+                    "eval_episodes": settings.eval_episodes, "upstream": vendor.checkout("c-swm").commit,
+                    **asdict(settings.train)}
+        identities = {BASELINE: baseline, **{kind: {**baseline, "refiner": refiner_identity(refiner)}
+                                             for kind, refiner in invocation.refiners.items()}}
+        return Plan(settings, identities, settings.folder_name)
 
-    runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
-    if runs is None:  # this process was one job of a launcher: the launching command reports
-        return
-    labelled = {arm_label(name): arm_runs for name, arm_runs in runs.items()}
-    curves = save_curves(store, arms, arm_labels(list(arms)), invocation.seeds,
-                         plot_title(settings, invocation) + curve_note(settings), CURVE_METRICS)
-    reference = paper_reference(settings, arms, list(invocation.refiners))
-    report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes, *reference)}\n\n"
-              f"{what_this_is(settings, invocation)}\n\n## Learning curve{curve_note(settings)}\n\n"
-              f"{curve_table(curves, CURVE_TABLE_METRICS)}\n")
-    report += save_steps_curves(labelled, store.directory / "steps_curve.png", plot_title(settings, invocation),
-                                STEPS_CURVE_METRICS)
-    print(f"\n{report}")
-    store.write_markdown(report)
-    samples = max(run["samples"] for arm_runs in runs.values() for run in arm_runs)
-    plot_ranking(labelled, store.directory / "results.png", plot_title(settings, invocation), chance_levels(samples))
-    print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'}, "
-          f"{store.directory / 'curves.png'}, {store.directory / 'tensorboard'} and {store.path}")
+    def title(self, plan: Plan, invocation: Invocation) -> str:
+        return plot_title(plan.settings, invocation)
+
+    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan, store: ResultStore) -> dict[str, Path]:
+        """The training and evaluation sets (generated once, where a run is missing), after
+        measuring the step-count curves that runs saved before curves were kept lack, on
+        their saved models."""
+        settings, identities = plan.settings, plan.identities
+        print(describe(settings, invocation))
+        upstream = vendor.checkout("c-swm")
+        uncurved = [(name, seed) for name in invocation.refiners for seed in invocation.seeds
+                    if "steps_curve" not in (store.get(name, identities[name], seed) or {"steps_curve": "not run yet"})
+                    and (model_folder(store, name, identities[name], seed) / "model.pt").exists()]
+        datasets = {}
+        if uncurved or any(store.get(name, identity, seed) is None
+                           for name, identity in identities.items() for seed in invocation.seeds):
+            datasets = {split: cswm_data.ensure_dataset(upstream, args.data_dir, settings.env, split, episodes)
+                        for split, episodes in (("train", settings.train_episodes), ("eval", settings.eval_episodes))}
+        for name, seed in uncurved:
+            print(f"{name}, seed {seed}: measuring its step-count curve on its saved model")
+            store.amend(name, identities[name], seed, {"steps_curve": refiner_steps_curve(
+                upstream, datasets["eval"], model_folder(store, name, identities[name], seed),
+                replace(invocation.refiners[name], seed=seed), invocation.device, args.verbose)})
+        return datasets
+
+    def arms(self, command: Command) -> dict[str, Arm]:
+        args, invocation, plan, store, datasets = (command.args, command.invocation, command.plan, command.store,
+                                                   command.data)
+        upstream = vendor.checkout("c-swm")
+
+        def arm(name: str) -> Arm:
+            def run(seed: int, resume: RunCheckpoint) -> dict:
+                refiner = invocation.refiners.get(name)
+                return train_and_evaluate(upstream, datasets["train"], datasets["eval"],
+                                          model_folder(store, name, plan.identities[name], seed), plan.settings.train,
+                                          seed, None if refiner is None else replace(refiner, seed=seed),
+                                          invocation.device, echo=args.verbose, eval_every=plan.settings.eval_every,
+                                          resume=resume)
+            return Arm(plan.identities[name], run)
+
+        print(f"each run's train.py and eval.py output: {store.directory / 'checkpoints'}/<arm>-<settings>-seed<N>/"
+              f"log.txt and eval.txt" + ("" if args.verbose else " (--verbose shows it here)"))
+        return {name: arm(name) for name in plan.identities}
+
+    def paper_flags(self, args: argparse.Namespace, invocation: Invocation) -> list[str] | None:
+        """None where Table 3 has no row for this game and K."""
+        if paper_rows(args.env, args.k) is None:
+            return None
+        return ["--env", args.env, "--k", str(args.k), *(f"--{kind}" for kind in invocation.refiners)]
+
+    def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
+        invocation, plan, store = command.invocation, command.plan, command.store
+        settings, identities, title = plan.settings, plan.identities, self.title(plan, invocation)
+        labelled = {arm_label(name): arm_runs for name, arm_runs in runs.items()}
+        curves = save_curves(store, identities, arm_labels(list(identities)), invocation.seeds,
+                             title + curve_note(settings), CURVE_METRICS)
+        reference = paper_reference(settings, identities, differing)
+        report = (f"{describe(settings, invocation)}\n\n{tables(labelled, settings.eval_episodes, *reference)}\n\n"
+                  f"{what_this_is(settings, invocation)}\n\n## Learning curve{curve_note(settings)}\n\n"
+                  f"{curve_table(curves, CURVE_TABLE_METRICS)}\n")
+        report += save_steps_curves(labelled, store.directory / "steps_curve.png", title, STEPS_CURVE_METRICS)
+        print(f"\n{report}")
+        store.write_markdown(report)
+        samples = max(run["samples"] for arm_runs in runs.values() for run in arm_runs)
+        plot_ranking(labelled, store.directory / "results.png", title, chance_levels(samples))
+        print(f"saved {store.directory / 'results.md'}, {store.directory / 'results.png'}, "
+              f"{store.directory / 'curves.png'}, {store.directory / 'tensorboard'} and {store.path}")
+
+
+EXPERIMENT = CswmExperiment()
+main = EXPERIMENT.main
+
+
+def model_folder(store: ResultStore, name: str, identity: dict, seed: int) -> Path:
+    """Where train.py writes the run's model.pt, log.txt and eval.txt."""
+    return store.directory / "checkpoints" / f"{name}-{settings_key(identity)}-seed{seed}"
 
 
 def what_this_is(settings: Settings, invocation: Invocation) -> str:
@@ -251,16 +272,20 @@ def plot_title(settings: Settings, invocation: Invocation) -> str:
             f"{settings.epochs} epochs, {settings.train_episodes} training episodes")
 
 
-def paper_reference(settings: Settings, arms: dict[str, dict], refiner_kinds: list[str]) -> tuple[dict, str]:
-    """The reference rows of Table 3 (NeurIPS version) for this game and K, or none, and
-    the line that says which (or which settings differ from the paper preset's)."""
+def paper_rows(env: str, k: int):
+    """Table 3's (NeurIPS version) rows for this game and K, or None."""
     try:
-        published = paper_table(RUNNER, "table_3", "games", settings.env, settings.num_objects)
+        return paper_table(RUNNER, "table_3", "games", env, k)
     except KeyError:
+        return None
+
+
+def paper_reference(settings: Settings, arms: dict[str, dict], differing: list[str]) -> tuple[dict, str]:
+    """The reference rows of Table 3 (NeurIPS version) for this game and K, or none, and
+    the line that says which (or which settings, ``differing``, are not the paper preset's)."""
+    published = paper_rows(settings.env, settings.num_objects)
+    if published is None:
         return {}, f"Paper: Table 3 has no {GAME_NAMES[settings.env]} with K={settings.num_objects}."
-    flags = ["--env", settings.env, "--k", str(settings.num_objects), *(f"--{kind}" for kind in refiner_kinds)]
-    differing = paper_differences(RUNNER, parse_args, flags, lambda args, paper: experiment(args, paper)[1], arms,
-                                  refiner_defaults=tuned_refiner(settings.env, settings.num_objects))
     return reference_rows(published, differing, arm_labels(list(arms))), reference_note(published, differing)
 
 

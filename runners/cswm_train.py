@@ -156,6 +156,22 @@ class ResumableEpochs:
             "losses": dict(self.losses), "kept": dict(self.kept)})
 
 
+def train_argv(settings: TrainSettings, dataset: Path, seed: int, checkpoint: Path, device: torch.device) -> list[str]:
+    """train.py's arguments for one run: it writes into the folder ``checkpoint``."""
+    return [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
+            "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
+
+
+def built_by_train_py(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
+                      refiner: KindSettings | None, device: torch.device) -> dict:
+    """train.py's globals once it has built its data loader, model and Adam for a run of
+    these arguments (``train``'s), its epoch loop given no epoch: the ``model`` exactly as
+    such a run starts training it, its ``optimizer`` and its ``train_loader``."""
+    return cswm.run_script(upstream, "train.py", train_argv(settings, dataset, seed, checkpoint, device),
+                           modules=_modules(upstream, refiner), output=ScriptOutput(),
+                           script_globals={"range": lambda start, stop: builtins.range(0)})
+
+
 def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: TrainSettings, seed: int,
           refiner: KindSettings | None, device: torch.device = torch.device("cpu"), echo: bool = False,
           on_epoch_end: Callable[[nn.Module, int], None] | None = None, resume: RunCheckpoint | None = None,
@@ -166,8 +182,7 @@ def train(upstream: vendor.Upstream, dataset: Path, checkpoint: Path, settings: 
     going on from its last saved epoch (``ResumableEpochs``), with ``kept`` (what
     ``on_epoch_end`` records) saved and restored alongside. Returns train.py's globals and
     its average loss per epoch (epoch -> loss, as train.py prints it)."""
-    argv = [*settings.argv(), "--dataset", str(dataset), "--seed", str(seed),
-            "--save-folder", str(checkpoint.parent), "--name", checkpoint.name, *device_argv(device)]
+    argv = train_argv(settings, dataset, seed, checkpoint, device)
     losses: dict[int, float] = {}
     epochs = None if resume is None else ResumableEpochs(resume, settings.epochs, checkpoint, losses,
                                                          {} if kept is None else kept)

@@ -37,10 +37,9 @@ from typing import Callable, Mapping  # noqa: E402
 import torch  # noqa: E402
 from scipy import stats as scipy_stats  # noqa: E402
 
-from benchmarks.arm_steps import BUILDERS  # noqa: E402
-from benchmarks.timing import step_cost  # noqa: E402
 from runners import circles, clutrr, clutrr_data, cswm, sort_of_clevr  # noqa: E402
-from runners.registry import RUNNERS, runner_module  # noqa: E402
+from runners.common.arm_steps import step_cost  # noqa: E402
+from runners.registry import RUNNERS, arm_builder, runner_module  # noqa: E402
 from runners.common.atomic import atomic_write_text  # noqa: E402
 from runners.common.curves import at_steps  # noqa: E402
 from runners.common.cli import DATA_DIR, LAUNCHERS, PRESETS, ArgumentParser, main_guard, parse, positive_int  # noqa: E402
@@ -165,7 +164,7 @@ def part_report(part: Part, plan: dict, store: ResultStore, command: str, second
                        f"{paper_p(table, column.paper_arm, reference.paper_arm, metric.key)}")
         lines.append("| " + " | ".join(row) + " |")
     took = "not run (all runs were done)" if seconds is None else f"{seconds / 60:.1f} min"
-    comparable = "" if preset == "paper" else (" Preset smoke: not comparable with the paper (its settings are the "
+    comparable = "" if preset == "paper" else (f" Preset {preset}: not comparable with the paper (its settings are the "
                                                "paper preset's); the columns show what the path computes.")
     return "\n".join([f"## {part.title}", "", f"`{command}` ({took}); paper: {table.citation}.{comparable}", "",
                       *lines, ""])
@@ -189,7 +188,7 @@ def forecast_seconds(plan: dict, epoch_seconds: Mapping[str, float], pending_onl
 def epoch_seconds(runner: str, preset: str, device: list[str], args) -> tuple[dict[str, float], str] | None:
     """Seconds of one training epoch of each arm of ``runner`` on this command's device: from
     a full-size gpu_check report of this device and preset (--gpu-check), else measured
-    here, one training step of each arm (after a warm-up, benchmarks.timing.step_cost)
+    here, one training step of each arm (after a warm-up, runners.common.arm_steps.step_cost)
     times its batches per epoch; None where no report has them and measuring would touch a
     GPU from a process that only launches jobs (--launcher local or slurm: only runs touch
     CUDA). Returns them with where they come from."""
@@ -202,7 +201,7 @@ def epoch_seconds(runner: str, preset: str, device: list[str], args) -> tuple[di
                     f"the gpu_check report {args.gpu_check} ({report['device_name']})")
     if not device or (device[1] != "cpu" and args.launcher != "inline"):
         return None
-    arms = BUILDERS[runner](preset, torch.device(device[1]), args.data_dir, args.clutrr_data,
+    arms = arm_builder(runner)(preset, torch.device(device[1]), args.data_dir, args.clutrr_data,
                             config=args.configs / f"{runner}.yaml")
     measured = {name: step_cost(arm, 1, torch.device(device[1]))["seconds_per_step"] * arm.batches_per_epoch
                 for name, arm in arms.items()}
@@ -251,7 +250,7 @@ def preset_and_device(args) -> tuple[str, list[str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="runners/reproduce.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=PRESETS, default="auto",
-                        help="auto (default): paper on a GPU, else smoke (slurm: paper)")
+                        help="auto (default): paper on a GPU, else smoke (slurm: paper); tiny: every path in seconds")
     parser.add_argument("--device", default="auto", help=f"{DEVICES} (not with --launcher slurm)")
     parser.add_argument("--only", nargs="+", choices=list(RUNNERS), default=list(RUNNERS))
     parser.add_argument("--launcher", choices=LAUNCHERS, default="inline")

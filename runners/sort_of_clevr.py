@@ -26,13 +26,13 @@ from adapters.relational_networks import ADAPTER  # noqa: E402
 from refiners.registry import KINDS  # noqa: E402
 from refiners.settings import KindSettings  # noqa: E402
 from patches import relational_networks  # noqa: E402
-from runners.common.compare import compare  # noqa: E402
 from runners.common.checkpoints import RunCheckpoint  # noqa: E402
 from runners.common.cli import ArgumentParser, add_common_arguments, main_guard, parse, positive_int  # noqa: E402
-from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, print_plan, refiner_identity, resolve  # noqa: E402
-from runners.common.paper import paper_differences, paper_table, reference_note, reference_rows  # noqa: E402
+from runners.common.experiment import Command, Experiment, Plan  # noqa: E402
+from runners.common.invocation import BASELINE, Invocation, arm_label, arm_labels, refiner_identity  # noqa: E402
+from runners.common.paper import paper_table, reference_note, reference_rows  # noqa: E402
 from runners.common.results import ResultStore, settings_key  # noqa: E402
-from runners.common.runs import Arm, run_arms  # noqa: E402
+from runners.common.runs import Arm  # noqa: E402
 from runners.common.settings import frozen, with_overrides  # noqa: E402
 from declared.settings import Checked, Count, Positive  # noqa: E402
 from runners.common.stats import Metric, comparison_table  # noqa: E402
@@ -87,70 +87,75 @@ class Settings(Checked):
         return f"images{self.train_images}-epochs{self.epochs}" + ("-clutter" if self.clutter else "")
 
 
-def arm_settings(settings: Settings, invocation: Invocation) -> dict[str, dict]:
-    """arm -> the settings that identify its runs in results.json (the SRN's: the refiner's too)."""
-    baseline = asdict(settings)
-    return {BASELINE: baseline, **{kind: {**baseline, "refiner": refiner_identity(refiner)}
-                                   for kind, refiner in invocation.refiners.items()}}
+class SortOfClevrExperiment(Experiment):
+    """Table 2: the RN with and without a refiner, on images of the upstream generator."""
+
+    name, model = RUNNER, MODEL
+    metrics = steps_metrics = QUESTION_TYPES
+
+    def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
+        return parse_args(argv)
+
+    def plan(self, args: argparse.Namespace, invocation: Invocation) -> Plan:
+        """The preset with --images, --epochs and --clutter over it; each arm is identified
+        by the settings (a refiner arm's: its refiner's too)."""
+        overrides = {"train_images": args.images, "epochs": args.epochs, "clutter": args.clutter or None}
+        settings = frozen(Settings, with_overrides(invocation.config, overrides),
+                          f"{invocation.config_path} preset {invocation.preset}")
+        baseline = asdict(settings)
+        identities = {BASELINE: baseline, **{kind: {**baseline, "refiner": refiner_identity(refiner)}
+                                             for kind, refiner in invocation.refiners.items()}}
+        return Plan(settings, identities, settings.folder_name)
+
+    def title(self, plan: Plan, invocation: Invocation) -> str:
+        return f"Sort-of-CLEVR, preset {invocation.preset}"
+
+    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan, store: ResultStore) -> SortOfClevrData:
+        upstream = relational_networks.checkout()
+        return SortOfClevrData.load(upstream, args.data_dir / RUNNER / upstream.commit[:12], plan.settings)
+
+    def arms(self, command: Command) -> dict[str, Arm]:
+        invocation, plan, folder = command.invocation, command.plan, command.store.directory
+        model_module = relational_networks.model_module(relational_networks.checkout())
+
+        def arm(name: str) -> Arm:
+            def run(seed: int, resume: RunCheckpoint) -> dict:
+                checkpoint = folder / "checkpoints" / f"{name}-{settings_key(plan.identities[name])}-seed{seed}.pt"
+                refiner = invocation.refiners.get(name)
+                return train_and_evaluate(command.data, model_module, plan.settings,
+                                          None if refiner is None else dataclasses.replace(refiner, seed=seed),
+                                          checkpoint, invocation.device, resume)
+            return Arm(plan.identities[name], run)
+
+        print(f"preset {invocation.preset}: {', '.join(arm_labels(list(plan.identities), MODEL).values())} on "
+              f"{plan.settings.train_images} images x {plan.settings.epochs} epochs, {len(invocation.seeds)} seed(s), "
+              f"device {invocation.device}; results in {folder}")
+        return {name: arm(name) for name in plan.identities}
+
+    def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
+        invocation, plan, store, data = command.invocation, command.plan, command.store, command.data
+        folder, title = store.directory, self.title(plan, invocation)
+        labelled = {arm_label(name, MODEL): arm_runs for name, arm_runs in runs.items()}
+        text = tables(labelled, plan.settings, invocation.refiners.get("srn"), invocation.preset,
+                      data.generated_for_dataset, differing)
+        text += save_steps_curves(labelled, folder / "steps_curve.png", title, QUESTION_TYPES)
+        print("\n" + text)
+        store.write_markdown(text)
+        save_curves(store, plan.identities, arm_labels(list(plan.identities), MODEL), invocation.seeds, title,
+                    CURVE_METRICS)
+        plot_robustness_examples(data.generator, data.robustness_sets, plan.settings.rotations,
+                                 folder / "robustness_examples.png")
+        print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'curves.png'}, {folder / 'steps_curve.png'} "
+              f"(refiner arms), {folder / 'tensorboard'}, "
+              f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
 
 
-def experiment(args: argparse.Namespace, invocation: Invocation) -> tuple[Settings, dict[str, dict]]:
-    """A command's settings (its preset, with --images, --epochs and --clutter over it) and
-    the identity of each of its arms (``arm_settings``)."""
-    overrides = {"train_images": args.images, "epochs": args.epochs, "clutter": args.clutter or None}
-    settings = frozen(Settings, with_overrides(invocation.config, overrides),
-                      f"{invocation.config_path} preset {invocation.preset}")
-    return settings, arm_settings(settings, invocation)
+EXPERIMENT = SortOfClevrExperiment()
 
 
 def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message="Implicit dimension choice for log_softmax")  # the upstream's, dim=1 is meant
-    args = parse_args(argv)
-    invocation = resolve(RUNNER, args)
-    settings, arms = experiment(args, invocation)
-    upstream = relational_networks.checkout()
-    folder = args.out / settings.folder_name
-    if args.dry_run:
-        print_plan(invocation, ResultStore(folder, create=False), arms, settings)
-        return
-    if args.compare:
-        compare(folder, arms[BASELINE], QUESTION_TYPES, QUESTION_TYPES, f"Sort-of-CLEVR, preset {invocation.preset}", MODEL)
-        return
-    store = ResultStore(folder)
-    data = SortOfClevrData.load(upstream, args.data_dir / RUNNER / upstream.commit[:12], settings)
-    model_module = relational_networks.model_module(upstream)
-
-    def arm(name: str) -> Arm:
-        def run(seed: int, resume: RunCheckpoint) -> dict:
-            checkpoint = folder / "checkpoints" / f"{name}-{settings_key(arms[name])}-seed{seed}.pt"
-            refiner = invocation.refiners.get(name)
-            return train_and_evaluate(data, model_module, settings,
-                                      None if refiner is None else dataclasses.replace(refiner, seed=seed),
-                                      checkpoint, invocation.device, resume)
-        return Arm(arms[name], run)
-
-    print(f"preset {invocation.preset}: {', '.join(arm_labels(list(arms), MODEL).values())} on {settings.train_images} images "
-          f"x {settings.epochs} epochs, {len(invocation.seeds)} seed(s), device {invocation.device}; "
-          f"results in {folder}")
-    runs = run_arms(store, {name: arm(name) for name in arms}, invocation)
-    if runs is None:  # this process was one job of a launcher: the launching command reports
-        return
-    labelled = {arm_label(name, MODEL): arm_runs for name, arm_runs in runs.items()}
-    differing = paper_differences(RUNNER, parse_args, [f"--{kind}" for kind in invocation.refiners],
-                                  lambda paper_args, paper: experiment(paper_args, paper)[1], arms)
-    text = tables(labelled, settings, invocation.refiners.get("srn"), invocation.preset, data.generated_for_dataset,
-                  differing)
-    text += save_steps_curves(labelled, folder / "steps_curve.png", f"Sort-of-CLEVR, preset {invocation.preset}",
-                              QUESTION_TYPES)
-    print("\n" + text)
-    store.write_markdown(text)
-    save_curves(store, arms, arm_labels(list(arms), MODEL), invocation.seeds, f"Sort-of-CLEVR, preset {invocation.preset}",
-                CURVE_METRICS)
-    plot_robustness_examples(data.generator, data.robustness_sets, settings.rotations,
-                             folder / "robustness_examples.png")
-    print(f"saved {store.path}, {folder / 'results.md'}, {folder / 'curves.png'}, {folder / 'steps_curve.png'} "
-          f"(refiner arms), {folder / 'tensorboard'}, "
-          f"{folder / 'robustness_examples.png'}; checkpoints in {folder / 'checkpoints'}")
+    EXPERIMENT.main(argv)
 
 
 def tables(runs: dict[str, list[dict]], settings: Settings, refiner: KindSettings | None, preset: str,
@@ -196,8 +201,8 @@ def tables(runs: dict[str, list[dict]], settings: Settings, refiner: KindSetting
             f"{arm} synthetic {100 * _mean(r, 'synthetic_unrotated_accuracy'):.1f}, "
             f"dataset {100 * _mean(r, 'dataset_unrotated_accuracy'):.1f}" for arm, r in runs.items() if r) + ".",
     ]
-    if preset == "smoke":
-        parts.append("Smoke preset: it proves that the whole path runs (generation, training, evaluation, "
+    if preset != "paper":
+        parts.append(f"Preset {preset}: it proves that the whole path runs (generation, training, evaluation, "
                      "robustness, both arms); with this little data and so few epochs its numbers are not the "
                      "paper's. Run --preset paper on a GPU for Table 2.")
     return "\n".join(parts) + "\n"

@@ -1,9 +1,23 @@
-"""Fixtures for every test."""
+"""Fixtures for every test, and the test process's fixed hash seed."""
+import os
+import sys
+
 import pytest
 import torch
 
 from patches import vendor
 from runners import cswm_data
+from runners.clutrr import HASH_SEED
+
+
+def pytest_configure(config):
+    """Restart the test command with PYTHONHASHSEED fixed, as every command that runs CLUTRR
+    does (``runners.clutrr.with_fixed_hash_seed``; its jobs get it too): the upstream maps
+    entities through the iteration order of sets of names, so a CLUTRR run made in this
+    process gives the numbers of the script and of its jobs only under the same seed."""
+    if os.environ.get("PYTHONHASHSEED") != HASH_SEED:
+        config.pluginmanager.getplugin("capturemanager").stop_global_capturing()
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, "PYTHONHASHSEED": HASH_SEED})
 
 
 @pytest.fixture(autouse=True)

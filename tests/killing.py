@@ -3,8 +3,9 @@ OOM killer or a lost node would: no handler runs, no file is closed.
 
     python tests/killing.py POINT RUNNER ARGV...
 
-(``killed_until_done`` runs it so from a test, once per point, then to the end; ``every_point``
-gives the points every runner is killed at.)
+(``killed_until_done`` runs it so from a test, once per point, then to the end;
+``every_point`` gives the points the shared checkpoint mechanism is tested at, on one runner,
+``runner_points`` those every other runner is killed at.)
 
 POINT is one of
   ``after:MODULE:FUNCTION:N``   just after the N-th call of FUNCTION returns;
@@ -33,11 +34,27 @@ def every_point(evaluation: str) -> list[str]:
     return [AFTER_A_CHECKPOINT, "mid-write:2", evaluation, BETWEEN_SAVE_AND_REMOVAL]
 
 
+def runner_points(evaluation: str) -> list[str]:
+    """The kill points at which a runner restores its own state: right after its first
+    checkpoint (its training loop goes on from the checkpoint) and at ``evaluation`` after
+    training (it evaluates from its last epoch's state). A kill mid-write and one between
+    saving the result and removing the checkpoint are the shared mechanism's business
+    (``runners.common.checkpoints``, ``runs``), tested at ``every_point`` on circles."""
+    return [AFTER_A_CHECKPOINT, evaluation]
+
+
 def assert_resumed_at_every_point(outputs: list[str], arm: str = "baseline") -> None:
     """What the reruns after ``every_point``'s kills say, in order, for the first run (``arm``, seed 0)."""
     assert f"{arm}, seed 0: resuming at epoch 2 of 3" in outputs[1]
     assert f"{arm}, seed 0: resuming at epoch 3 of 3 (from the previous checkpoint)" in outputs[2]
     assert f"{arm}, seed 0: resuming after its last epoch (3): evaluating" in outputs[3]
+
+
+def assert_resumed_at_runner_points(outputs: list[str], epochs: int) -> None:
+    """What the reruns after ``runner_points``' kills say, in order, for the first run
+    (baseline, seed 0) of ``epochs`` epochs."""
+    assert f"baseline, seed 0: resuming at epoch 2 of {epochs}" in outputs[1]
+    assert f"baseline, seed 0: resuming after its last epoch ({epochs}): evaluating" in outputs[2]
 
 
 def run(point: str, runner: str, argv: list[str]) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from runners.common.errors import JobsFailed, UsageError
 from srn import InnerLossNotFinite, InputNotFinite
 from declared.settings import Count, Index, NonNegative, OneOf, value_problem
 
-PRESETS = ("smoke", "paper", "auto")
+PRESETS = ("tiny", "smoke", "paper", "auto")  # every runner's presets file has tiny, smoke and paper
 EXIT_JOBS_FAILED = 1  # some jobs of a launcher failed: the others' runs are saved
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3  # training diverged: a refiner's input, inner loss or result became NaN or infinite
@@ -125,7 +125,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, runner: str, uses_edge
     settings (--steps, --inner-lr, ...); and where the runs execute (--launcher, --jobs, --jobs-per-gpu,
     the SLURM resources --partition, --time, --gpus-per-job, --cpus-per-job, --mem, and --requeues)."""
     parser.add_argument("--preset", default="auto",
-                        help="smoke: minutes on a laptop CPU; paper: the paper's settings (GPU); "
+                        help="tiny: every path in seconds (what the tests run); smoke: minutes on a laptop CPU; "
+                             "paper: the paper's settings (GPU); "
                              "auto: paper on a GPU, else smoke; or another preset of the presets file "
                              "(C-SWM: laptop, an afternoon on a laptop CPU)")
     parser.add_argument("--config", type=Path, default=None,

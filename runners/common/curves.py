@@ -15,7 +15,6 @@ from typing import Callable, Mapping, Sequence
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from refiners.schedule import step_counts
@@ -45,6 +44,7 @@ def write_event_files(store: ResultStore, arms: Mapping[str, dict], seeds: range
     its checkpoints are, ``tensorboard/<arm>-<settings key>-seed<N>``: every numeric key
     of each epoch's entry as a scalar at step = epoch. A run's folder is rewritten whole;
     returns the tensorboard folder."""
+    from torch.utils.tensorboard import SummaryWriter  # here: only the launching process writes them
     root = store.directory / "tensorboard"
     for name, settings in arms.items():
         for seed in seeds:

@@ -1,13 +1,12 @@
 """The paper's published numbers (configs/paper_numbers.yaml, each with its source) as
 reference rows of a runner's tables, shown only when the run's settings are the paper
-preset's (``invocation.preset_invocation``); otherwise a line says which settings differ."""
-import argparse
+preset's (``runners.common.experiment.Experiment.paper_differences``); otherwise a line says
+which settings differ."""
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
-from runners.common.invocation import Invocation, preset_invocation
 from runners.common.presets import CONFIG_DIR
 
 NUMBERS_FILE = CONFIG_DIR / "paper_numbers.yaml"
@@ -78,18 +77,6 @@ def differences(ours: Mapping[str, Mapping], paper: Mapping[str, Mapping]) -> li
             if mine.get(key) != theirs.get(key) and key not in found:
                 found[key] = f"{key} {mine.get(key)} (paper: {theirs.get(key)})"
     return list(found.values())
-
-
-def paper_differences(runner: str, parse_args: Callable[[list[str]], argparse.Namespace], flags: list[str],
-                      identities: Callable[[argparse.Namespace, Invocation], Mapping[str, Mapping]],
-                      ours: Mapping[str, Mapping], **options: Any) -> list[str]:
-    """``differences`` between the arms of a command (``ours``: arm -> its identity) and the
-    same arms under the runner's paper preset: the paper preset resolved with ``flags``
-    (those that choose the table and the refiner arms) as the runner resolves any command
-    (``preset_invocation``; ``options`` go to ``resolve``), and its arms' identities made
-    by the same function as the command's (``identities(args, invocation)``)."""
-    args, paper = preset_invocation(runner, parse_args, "paper", flags, **options)
-    return differences(ours, identities(args, paper))
 
 
 def reference_note(table: PaperTable, differing: list[str]) -> str:

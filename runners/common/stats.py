@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 from runners.common.paper import Reported
 
@@ -31,6 +30,7 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     (fewer than two values in an arm, or no variance in either)."""
     if len(a) < 2 or len(b) < 2 or (min(a) == max(a) and min(b) == max(b)):
         return math.nan
+    from scipy import stats  # here: importing it takes most of a second, which every run's process would pay
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 

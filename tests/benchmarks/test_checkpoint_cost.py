@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from benchmarks import checkpoint_cost
-from benchmarks.arm_steps import BUILDERS
+from runners.registry import arm_builder
 
 
 def test_a_checkpoints_size_is_its_files_and_holds_the_model_adam_and_the_best_weights(tmp_path):
-    [arm] = [arm for name, arm in BUILDERS["circles"]("smoke", torch.device("cpu"), tmp_path, "").items()
+    [arm] = [arm for name, arm in arm_builder("circles")("tiny", torch.device("cpu"), tmp_path, "").items()
              if name == "baseline"]
     arm.train_step()
     state = checkpoint_cost.saved_state("cswm", arm)  # a runner that keeps its best weights
@@ -20,7 +20,7 @@ def test_a_checkpoints_size_is_its_files_and_holds_the_model_adam_and_the_best_w
 
 @pytest.mark.slow
 def test_the_table_has_a_row_per_arm(tmp_path, capsys):
-    checkpoint_cost.main(["--preset", "smoke", "--only", "circles", "--repeats", "1", "--device", "cpu",
+    checkpoint_cost.main(["--preset", "tiny", "--only", "circles", "--repeats", "1", "--device", "cpu",
                           "--data-dir", str(tmp_path)])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| circles |")]
     assert [row.split(" | ")[1] for row in rows[-2:]] == ["baseline", "srn"]

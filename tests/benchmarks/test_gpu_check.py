@@ -6,8 +6,9 @@ import json
 import pytest
 import torch
 
-from benchmarks import arm_steps, gpu_check
+from benchmarks import gpu_check
 from runners.common.cli import main_guard
+from runners.registry import arm_builder
 
 CPU = torch.device("cpu")
 
@@ -17,7 +18,7 @@ def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
     gpu_check.main(["--tiny", "--device", "cpu", "--only", "circles", "--out", str(tmp_path / "out"),
                     "--data-dir", str(tmp_path / "data")])
     report = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
-    assert (report["scale"], report["preset"], report["device"]) == ("tiny", "smoke", "cpu")
+    assert (report["scale"], report["preset"], report["device"]) == ("tiny", "tiny", "cpu")
     circles = report["runners"]["circles"]
     cost = circles["cost"]
     assert list(cost) == ["baseline", "srn"] and cost["srn"]["paper_appendix_g"] == "+10% per epoch"
@@ -27,7 +28,7 @@ def test_the_tiny_check_writes_cost_agreement_and_forecast(tmp_path, capsys):
     captured = cost["srn"]["captured"]  # on the CPU: aot_eager
     assert captured["seconds_per_step"] > 0 and "captured" not in cost["baseline"]
     assert captured["x_baseline"] == pytest.approx(captured["seconds_per_step"] / cost["baseline"]["seconds_per_step"])
-    assert cost["baseline"]["batches_per_epoch"] == 8000 // 4  # the smoke preset's images at the tiny batch
+    assert cost["baseline"]["batches_per_epoch"] == 32 // 4  # the tiny preset's images at the check's batch
     assert cost["srn"]["x_baseline"] == pytest.approx(cost["srn"]["seconds_per_step"] / cost["baseline"]["seconds_per_step"])
     agreement = circles["agreement"]
     assert agreement["rerun_identical"] and agreement["zero_steps_equal_baseline"] == {"srn": True}
@@ -89,7 +90,7 @@ def test_a_check_stopped_partway_keeps_the_runners_it_finished(tmp_path, monkeyp
 
 
 def circles_arms(**options) -> dict:
-    return arm_steps.BUILDERS["circles"]("smoke", CPU, None, None, batch_size=4, **options)
+    return arm_builder("circles")("tiny", CPU, None, None, batch_size=4, **options)
 
 
 def test_a_rerun_that_differs_is_caught():

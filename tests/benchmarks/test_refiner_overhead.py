@@ -6,19 +6,19 @@ import pytest
 import torch
 
 from benchmarks import refiner_overhead
-from benchmarks.arm_steps import ArmSteps
+from runners.common.arm_steps import ArmSteps
 
 ROUNDED = 5e-5  # the table's seconds have 4 decimals
 
 
 def test_the_table_has_the_ratio_of_each_arm_to_the_baseline(capsys):
-    refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "1", "--only", "circles",
+    refiner_overhead.main(["--preset", "tiny", "--device", "cpu", "--repeats", "1", "--only", "circles",
                            "--batch-size", "16"])
     rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines() if line.startswith("| circles |")]
     assert [row[1] for row in rows] == ["baseline", "srn"]
     (_, _, baseline, epoch, one, *_), (_, _, srn, _, ratio, *_, paper) = rows
     assert one == "1.00" and paper == "+10% per epoch |"
-    batches = 8000 // 16  # smoke: 8,000 images
+    batches = 32 // 16  # tiny: 32 images
     assert float(epoch) == pytest.approx(float(baseline) * batches, abs=ROUNDED * batches + 0.05)
     baseline, srn = float(baseline), float(srn)
     rounding = ROUNDED * (1 + srn / baseline) / (baseline - ROUNDED)  # what 4 decimals can move srn / baseline
@@ -34,10 +34,10 @@ def test_the_device_asked_for_is_current_before_the_arms_are_built(monkeypatch, 
     def build(preset, device, data_dir, clutrr_source, batch_size, **options):
         events.append(("build", device))
         step = torch.zeros(())
-        return {name: ArmSteps(torch.nn.Linear(1, 1), lambda: step, lambda: step, frozenset(), 1)
+        return {name: ArmSteps(torch.nn.Linear(1, 1), lambda: step, lambda: step, frozenset(), 1, ())
                 for name in ("baseline", "srn")}
 
-    monkeypatch.setitem(refiner_overhead.BUILDERS, "circles", build)
+    monkeypatch.setattr(refiner_overhead, "arm_builder", lambda runner: build)
     monkeypatch.setattr(refiner_overhead, "step_peak_memory", lambda step, device: 0.0)  # no GPU here
     refiner_overhead.main(["--device", "cuda:1", "--repeats", "1", "--only", "circles"])
     assert events == [("current", 1), ("build", torch.device("cuda", 1))]
@@ -50,7 +50,7 @@ def test_every_kind_and_variant_with_its_flop_ratio_and_peak_memory(capsys):
     at 0 steps, which computes less: fewer FLOPs than the same kind at its steps. One more
     inner step adds kernel ops to a refiner at its steps, fewer with backprop last (the step
     added builds no graph)."""
-    refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "1", "--only", "circles",
+    refiner_overhead.main(["--preset", "tiny", "--device", "cpu", "--repeats", "1", "--only", "circles",
                            "--batch-size", "4", "--kinds", "slot-attention", "--variants", "last", "0 steps"])
     rows = {row[1]: row for row in (line.split(" | ") for line in capsys.readouterr().out.splitlines()
                                     if line.startswith("| circles |"))}
@@ -69,7 +69,7 @@ def test_every_kind_and_variant_with_its_flop_ratio_and_peak_memory(capsys):
 def test_without_repeats_nothing_is_timed_and_the_flops_and_kernel_ops_are_still_counted(capsys):
     """The SRN's step launches the baseline's kernels and its inner steps' (ops per inner
     step: at r + 1 inner steps against r); the baseline's makes the host wait for nothing."""
-    refiner_overhead.main(["--preset", "smoke", "--device", "cpu", "--repeats", "0", "--only", "circles",
+    refiner_overhead.main(["--preset", "tiny", "--device", "cpu", "--repeats", "0", "--only", "circles",
                            "--batch-size", "4"])
     out = capsys.readouterr().out
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| circles |")]

@@ -10,32 +10,16 @@ from refiners.descent import DescentSettings
 from patches.vendor import PROJECT_ROOT
 from runners import circles as runner
 from runners.common.errors import UsageError
-from runners.common.device import cpu_name
+from runners.common.presets import CONFIG_DIR
 from runners.common.invocation import preset_invocation
 from runners.common.results import settings_key
-from runners.common.seeding import available_cores, seed_everything
+from runners.common.seeding import seed_everything
 from runners.common.settings import frozen
 from tests import killing
+from tests.presets import tiny_preset, tiny_presets
 
-PRESETS = yaml.safe_load((PROJECT_ROOT / "configs" / "circles.yaml").read_text())
-TINY = {
-    "common": PRESETS["common"],
-    "smoke": {"scale": "tiny test scale", "seeds": 2, "train_images": 32, "epochs": 1, "test_images": 30,
-              "batch_size": 16, "set_size": 9, "generator_widths": [4, 4, 4, 8], "decoder_widths": [8, 4, 4],
-              "figure_images": 3, "interpolation_frames": 4, "tsne_step": 12,
-              "refiner": {"srn": {"steps": 2, "schedule": None, "hidden": 8}}},
-}
 CPU = torch.device("cpu")
-
-
-def write_config(path, presets=TINY):
-    path.write_text(yaml.safe_dump(presets))
-    return str(path)
-
-
-@pytest.fixture
-def tiny_config(tmp_path):
-    return write_config(tmp_path / "tiny.yaml")
+TINY = ["--preset", "tiny", "--device", "cpu"]
 
 
 def script(*argv, cwd, env=None):
@@ -44,17 +28,15 @@ def script(*argv, cwd, env=None):
 
 
 def tiny_settings(**changes) -> runner.Settings:
-    values = {key: value for key, value in {**TINY["common"], **TINY["smoke"]}.items()
-              if key not in ("seeds", "threads", "refiner")}
+    values = {key: value for key, value in tiny_preset("circles").items() if key not in ("seeds", "threads", "refiner")}
     return frozen(runner.Settings, {**values, **changes}, "tiny")
 
 
 @pytest.mark.slow
-def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_config, capsys):
-    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
-            "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
+def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, capsys):
+    argv = ["--srn", *TINY, "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
     runner.main(argv)
-    directory = tmp_path / "out" / "smoke-32images-1epochs"
+    directory = tmp_path / "out" / "tiny-32images-1epochs"
     runs = json.loads((directory / "results.json").read_text())["runs"]
     assert sorted((run["arm"], run["seed"]) for run in runs.values()) == [
         ("baseline", 0), ("baseline", 1), ("srn", 0), ("srn", 1)]
@@ -71,7 +53,7 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
                                        "backprop": "unroll", "gradient": "first-order", "hidden": 8,
                                        "embedding": 100, "pieces": 20}
     markdown = (directory / "results.md").read_text()
-    assert "tiny test scale" in markdown and "| 5 circles: % decomposed |" in markdown
+    assert "TINY SCALE (the tests)" in markdown and "| 5 circles: % decomposed |" in markdown
     assert "p, SRN vs baseline" in markdown and "test reconstruction error" in markdown
     assert "not comparable: batch_size 16 (paper: 64)" in markdown and "epochs 1 (paper: 100)" in markdown
     assert "paper: baseline" not in markdown  # no reference rows for a run that is not the paper's
@@ -96,53 +78,19 @@ def test_both_arms_end_to_end_on_the_cpu_then_resume_and_plan(tmp_path, tiny_con
 
 
 @pytest.mark.slow
-def test_local_jobs_give_the_numbers_of_the_inline_run(tmp_path, tiny_config, capsys):
-    """The launcher decides how many runs go at once, never what a run computes: without
-    --threads both take every core (float sums depend on the thread count), and each run
-    records the environment it was made in."""
-    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
-            "--data-dir", str(tmp_path / "data")]
-    runner.main([*argv, "--out", str(tmp_path / "inline")])
-    runner.main([*argv, "--out", str(tmp_path / "local"), "--launcher", "local", "--jobs", "2"])
-    assert f"4 job(s), local launcher, at most 2 at once, {available_cores()} thread(s) each" in capsys.readouterr().out
-    inline, local = (json.loads((tmp_path / name / "smoke-32images-1epochs" / "results.json").read_text())["runs"]
-                     for name in ("inline", "local"))
-    assert inline.keys() == local.keys() and len(local) == 4
-    assert all(local[key]["metrics"] == inline[key]["metrics"] for key in inline)
-    environments = [run["environment"] for run in [*inline.values(), *local.values()]]
-    assert all(environment == {"threads": available_cores(), "device": cpu_name(), "deterministic": True,
-                               "torch": torch.__version__} for environment in environments)
-    assert (tmp_path / "local" / "smoke-32images-1epochs" / "decomposition_srn.png").exists()  # the report
-
-
-@pytest.mark.slow
-def test_compile_on_gives_the_eager_numbers_and_is_recorded(tmp_path, tiny_config, capsys):
+def test_compile_on_gives_the_eager_numbers_and_is_recorded(tmp_path, capsys):
     """--compile on, on the CPU: the refiner's loop traced by aot_eager (training, the
     evaluation's batches and the step-count curve's step counts), the eager run's metrics
     bit for bit; the run's environment says how it was captured."""
-    argv = ["--srn", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1", "--seeds", "1",
-            "--data-dir", str(tmp_path / "data")]
+    argv = ["--srn", *TINY, "--seeds", "1", "--data-dir", str(tmp_path / "data")]
     runner.main([*argv, "--out", str(tmp_path / "eager")])
     runner.main([*argv, "--out", str(tmp_path / "captured"), "--compile", "on"])
-    eager, captured = (json.loads((tmp_path / name / "smoke-32images-1epochs" / "results.json").read_text())["runs"]
+    eager, captured = (json.loads((tmp_path / name / "tiny-32images-1epochs" / "results.json").read_text())["runs"]
                        for name in ("eager", "captured"))
     assert eager.keys() == captured.keys() and len(eager) == 2
     assert all(captured[key]["metrics"] == eager[key]["metrics"] for key in eager)
     assert all(run["environment"]["capture"] == "torch.compile aot_eager" for run in captured.values())
     assert all("capture" not in run["environment"] for run in eager.values())
-
-
-def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tmp_path, tiny_config, login_node):
-    """--launcher slurm from a login node: the jobs' device is cuda, yet the launching
-    process never touches CUDA, and once the jobs are done it draws the figures of their
-    models on its CPU and writes results.md."""
-    runner.main(["--srn", "--preset", "smoke", "--config", tiny_config, "--seeds", "1",
-                 "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-                 "--launcher", "slurm", "--partition", "gpu", "--time", "5", "--gpus-per-job", "1"])
-    assert len(login_node) == 2
-    folder = tmp_path / "out" / "smoke-32images-1epochs"
-    assert "decomposed" in (folder / "results.md").read_text()
-    assert all((folder / name).exists() for name in ("decomposition_srn.png", "responsibility.png", "tsne.png"))
 
 
 def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_schedule():
@@ -155,9 +103,8 @@ def test_the_paper_preset_detaches_s0_and_trains_100_epochs_with_the_official_sc
 
 
 def test_gradient_to_s0_is_a_third_arm_where_the_preset_detaches_s0(tmp_path, capsys):
-    detached = {**TINY, "smoke": {**TINY["smoke"], "detach_initial_set": True}}
-    config = write_config(tmp_path / "detached.yaml", detached)
-    runner.main(["--srn", "--s0-gradient", "--preset", "smoke", "--config", config, "--device", "cpu",
+    config = tiny_presets("circles", tmp_path / "detached.yaml", detach_initial_set=True)
+    runner.main(["--srn", "--s0-gradient", *TINY, "--config", str(config),
                  "--out", str(tmp_path / "out"), "--dry-run"])
     arms = json.loads(capsys.readouterr().out)["arms"]
     assert list(arms) == ["baseline", "srn", runner.S0_GRADIENT]
@@ -170,11 +117,10 @@ def test_gradient_to_s0_is_a_third_arm_where_the_preset_detaches_s0(tmp_path, ca
         runner.arm_models(tiny_settings(detach_initial_set=True), {}, s0_gradient=True)
 
 
-def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, capsys):
-    runner.main(["--srn", "--steps", "4", "--preset", "smoke", "--config", tiny_config, "--device", "cpu",
-                 "--epochs", "3", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--dry-run"])
+def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, capsys):
+    runner.main(["--srn", "--steps", "4", *TINY, "--epochs", "3", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data"), "--dry-run"])
     plan = json.loads(capsys.readouterr().out)
-    assert plan["runner"] == "circles" and plan["preset"] == "smoke" and plan["config"] == tiny_config
+    assert plan["runner"] == "circles" and plan["preset"] == "tiny" and plan["config"] == str(CONFIG_DIR / "circles.yaml")
     assert list(plan["arms"]) == ["baseline", "srn"]
     assert "refiner" not in plan["arms"]["baseline"] and "detach_initial_set" not in plan["arms"]["baseline"]
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 4, "inner_lr": 0.1, "momentum": 0.5,
@@ -184,8 +130,8 @@ def test_dry_run_prints_the_arms_and_touches_nothing(tmp_path, tiny_config, caps
     assert plan["arms"]["srn"]["epochs"] == plan["settings"]["epochs"] == 3
     assert [(run["arm"], run["seed"], run["done"]) for run in plan["runs"]] == [
         ("baseline", 0, False), ("srn", 0, False), ("baseline", 1, False), ("srn", 1, False)]
-    assert plan["results"].endswith("smoke-32images-3epochs/results.json")
-    assert list(tmp_path.iterdir()) == [tmp_path / "tiny.yaml"]  # no data, results or models folder
+    assert plan["results"].endswith("tiny-32images-3epochs/results.json")
+    assert list(tmp_path.iterdir()) == []  # no data, results or models folder
 
 
 def test_the_baseline_keeps_its_run_identity():
@@ -259,16 +205,17 @@ def test_bad_arguments_are_usage_errors(tmp_path, argv, message):
     ({"refiner": {"srn": {"steps": 2, "hidden": 8, "inner_lr": -1}}}, "refiner.srn .*inner_lr must be"),
 ])
 def test_bad_presets_are_usage_errors_naming_the_file(tmp_path, change, message):
-    config = write_config(tmp_path / "bad.yaml", {"common": TINY["common"], "smoke": {**TINY["smoke"], **change}})
+    config = str(tiny_presets("circles", tmp_path / "bad.yaml", **change))
     with pytest.raises(UsageError, match=message) as error:
-        runner.main(["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--dry-run"])
+        runner.main(["--srn", *TINY, "--config", config, "--dry-run"])
     assert str(error.value).startswith(config)
 
 
 def test_config_without_the_preset_is_a_usage_error(tmp_path):
-    config = write_config(tmp_path / "paperless.yaml")
-    with pytest.raises(UsageError, match="has no preset 'paper'"):
-        runner.main(["--preset", "paper", "--config", config, "--device", "cpu", "--dry-run"])
+    config = tmp_path / "paperless.yaml"
+    config.write_text(yaml.safe_dump({"tiny": tiny_preset("circles")}))
+    with pytest.raises(UsageError, match=r"has no preset 'paper' \(it has: tiny\)"):
+        runner.main(["--preset", "paper", "--config", str(config), "--device", "cpu", "--dry-run"])
 
 
 @pytest.mark.slow
@@ -283,37 +230,23 @@ def test_corrupt_cache_exits_2_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_slot_attention_runs_end_to_end(tmp_path, tiny_config, capsys):
-    runner.main(["--slot-attention", "--preset", "smoke", "--config", tiny_config, "--device", "cpu", "--threads", "1",
-                 "--seeds", "1", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
-    directory = tmp_path / "out" / "smoke-32images-1epochs"
-    runs = json.loads((directory / "results.json").read_text())["runs"]
-    [slots] = [run for run in runs.values() if run["arm"] == "slot-attention"]
-    assert [entry["refiner_steps"] for entry in slots["metrics"]["steps_curve"]] == [0, 1, 3]  # T = 3
-    assert "Slot Attention" in (directory / "results.md").read_text()
-    runner.main(["--compare", "--preset", "smoke", "--config", tiny_config, "--out", str(tmp_path / "out")])
-    report = (directory / "compare.md").read_text()
-    assert "- Slot Attention: {" in report and "| p, Slot Attention vs baseline |" in report
-    assert "1 circle: % decomposed" in report and (directory / "compare_steps_curve.png").stat().st_size > 0
-
-
-@pytest.mark.slow
 def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tmp_path):
     """SIGKILL right after a checkpoint, mid-write, during the evaluation, between saving
-    the result and removing the checkpoint, then in the SRN arm's training: each rerun
-    resumes (never restarts) and results.json has the numbers of a run never killed."""
-    schedule = {**TINY["smoke"], "seeds": 1, "epochs": 3,
-                "refiner": {"srn": {"steps": 2, "schedule": [[0, 1], [4, 2]], "hidden": 8}}}
-    config = write_config(tmp_path / "three-epochs.yaml", {**TINY, "smoke": schedule})
-    argv = ["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
-            "--data-dir", str(tmp_path / "data"), "--checkpoint-minutes", "0"]
+    the result and removing the checkpoint (``killing.every_point``: the shared checkpoint
+    mechanism's points, tested on this runner for all), then in the SRN arm's training:
+    each rerun resumes (never restarts) and results.json has the numbers of a run never
+    killed."""
+    config = tiny_presets("circles", tmp_path / "three-epochs.yaml", seeds=1, epochs=3,
+                          refiner={"srn": {"steps": 2, "schedule": [[0, 1], [4, 2]], "hidden": 8}})
+    argv = ["--srn", *TINY, "--config", str(config), "--data-dir", str(tmp_path / "data"),
+            "--checkpoint-minutes", "0"]
     assert killing.run("none", "circles", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
     outputs = killing.killed_until_done("circles", [*argv, "--out", str(tmp_path / "killed")],
                                         [*killing.every_point("before:runners.circles:evaluate:1"),
                                          killing.AFTER_A_CHECKPOINT])
     killing.assert_resumed_at_every_point(outputs)
     assert "reusing 1 finished run(s)" in outputs[4] and "srn, seed 0: resuming at epoch 2 of 3" in outputs[5]
-    folder = "smoke-32images-3epochs/results.json"
+    folder = "tiny-32images-3epochs/results.json"
     assert killing.numbers(tmp_path / "killed" / folder) == killing.numbers(tmp_path / "whole" / folder)
-    assert [path.name for path in (tmp_path / "killed" / "smoke-32images-3epochs" / "resume").iterdir()
+    assert [path.name for path in (tmp_path / "killed" / "tiny-32images-3epochs" / "resume").iterdir()
             if not path.name.startswith(".")] == []

@@ -5,7 +5,8 @@ import torch
 from refiners.descent import DescentSettings
 from runners import circles_data as dataset
 from runners import circles_plots as plots
-from runners.circles_models import build_autoencoder
+from adapters.circles import ADAPTER
+from ported.circles import build_autoencoder
 
 SRN = DescentSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=12, seed=0)
 
@@ -13,8 +14,9 @@ SRN = DescentSettings("srn", steps=1, inner_lr=0.1, hidden=8, embedding=12, seed
 @pytest.fixture(scope="module")
 def models():
     torch.manual_seed(0)
-    return {label: build_autoencoder(9, 10, (4, 4, 4, 8), (8, 4, 4), refiner).eval()
-            for label, refiner in (("baseline", None), ("SRN", SRN))}
+    baseline, refined = (build_autoencoder(9, 10, (4, 4, 4, 8), (8, 4, 4)) for _ in range(2))
+    ADAPTER.install(refined, SRN)
+    return {"baseline": baseline.eval(), "SRN": refined.eval()}
 
 
 def test_moving_circle_moves_the_green_one_past_the_still_red_one():

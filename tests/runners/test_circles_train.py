@@ -7,13 +7,22 @@ import torch
 from refiners.descent import DescentSettings
 from runners import circles_data as dataset
 from runners import circles_train
-from runners.circles_models import build_autoencoder
+from adapters.circles import ADAPTER
+from ported.circles import build_autoencoder
 from runners.circles_train import evaluate, to_float, train
 from tests.tensor_reads import count_reads
 
 TINY_G, TINY_F = (4, 8, 8, 16), (16, 8, 8)
 SRN = DescentSettings("srn", steps=3, inner_lr=0.1, momentum=0.5, hidden=16, embedding=12, pieces=20, seed=0)
 CPU = torch.device("cpu")
+
+
+def autoencoder(refiner):
+    """The tiny autoencoder, with ``refiner`` put in unless it is None."""
+    model = build_autoencoder(16, 10, TINY_G, TINY_F)
+    if refiner is not None:
+        ADAPTER.install(model, refiner)
+    return model
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +39,7 @@ def test_to_float_moves_uint8_images_to_the_device():
 @pytest.mark.parametrize("srn", [None, SRN], ids=["baseline", "srn"])
 def test_one_training_step_lowers_the_loss_on_a_fixed_batch(data, srn):
     torch.manual_seed(0)
-    model = build_autoencoder(16, 10, TINY_G, TINY_F, srn)
+    model = autoencoder(srn)
     batch = to_float(torch.from_numpy(data.images[:8]), CPU)
 
     def loss():
@@ -47,7 +56,7 @@ def test_training_is_deterministic_and_follows_the_refiners_schedule(data):
     histories, models, steps = [], [], []
     for _ in range(2):
         torch.manual_seed(0)
-        model = build_autoencoder(16, 10, TINY_G, TINY_F, replace(SRN, schedule=[[0, 1], [2, 2]]))
+        model = autoencoder(replace(SRN, schedule=[[0, 1], [2, 2]]))
         model.refiner.register_forward_hook(lambda refiner, inputs, output: steps.append(refiner.steps))
         histories.append(train(model, torch.from_numpy(data.images), epochs=2, batch_size=10, lr=1e-3,
                                generator=torch.Generator().manual_seed(1)))
@@ -59,7 +68,7 @@ def test_training_is_deterministic_and_follows_the_refiners_schedule(data):
 
 def test_without_a_schedule_the_refiner_keeps_its_own_steps(data):
     torch.manual_seed(0)
-    model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
+    model = autoencoder(SRN)
     train(model, torch.from_numpy(data.images[:8]), epochs=2, batch_size=8, lr=1e-3,
           generator=torch.Generator().manual_seed(0))
     assert model.refiner.steps == SRN.steps and model.refiner.inner_losses.shape == (SRN.steps,)
@@ -77,7 +86,7 @@ def test_training_reads_the_loss_once_per_epoch_into_the_python_float_history(da
     monkeypatch.setattr(circles_train, "train_step", recorded_step)
     reads = count_reads(monkeypatch, made_by=circles_train)
     torch.manual_seed(0)
-    model = build_autoencoder(16, 10, TINY_G, TINY_F, SRN)
+    model = autoencoder(SRN)
     history = train(model, torch.from_numpy(data.images), epochs=2, batch_size=4, lr=1e-3,
                     generator=torch.Generator().manual_seed(2))
     assert len(reads) <= 2  # one per epoch at most (today: two per step)
@@ -92,7 +101,7 @@ def test_training_reads_the_loss_once_per_epoch_into_the_python_float_history(da
 
 def test_evaluate_reports_error_and_decomposition_per_count(data):
     torch.manual_seed(0)
-    model = build_autoencoder(16, 10, TINY_G, TINY_F, None)
+    model = autoencoder(None)
     metrics = evaluate(model, data, batch_size=10)
     images = to_float(torch.from_numpy(data.images), CPU)
     with torch.no_grad():

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from refiners.descent import DescentSettings
 from refiners.schedule import step_counts
@@ -25,28 +24,19 @@ from runners.clutrr_train import RunSettings, summarise, train
 from runners.common.cli import main_guard
 from runners.common.seeding import seed_everything
 from tests import clutrr_world, killing
+from tests.presets import tiny_preset, tiny_presets
 from patches.vendor import PROJECT_ROOT
 
-ROWS = clutrr_world.TINY_ROWS
-FOLDER = f"train{ROWS}-epochs1-test{ROWS}"  # the tiny runs test on the first ROWS stories of each file
-
-
-def write_presets(path: Path, **smoke) -> Path:
-    """configs/clutrr.yaml with the smoke preset replaced by ``smoke``."""
-    presets = yaml.safe_load((PROJECT_ROOT / "configs" / "clutrr.yaml").read_text())
-    presets["smoke"] = smoke
-    path.write_text(yaml.safe_dump(presets))
-    return path
+TINY = tiny_preset("clutrr")
+ROWS, TESTED = TINY["train_rows"], TINY["test_rows"]  # the tiny runs test on the first TESTED stories of each file
+FOLDER = f"train{ROWS}-epochs1-test{TESTED}"
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> list[str]:
-    """The options of a tiny run: a test presets file (1 seed, 1 epoch, 48 stories), the
-    shared data, the CPU."""
-    presets = write_presets(tmp_path_factory.mktemp("config") / "clutrr.yaml", seeds=1, epochs=1, train_rows=ROWS,
-                            test_rows=ROWS)
-    return ["--config", str(presets), "--preset", "smoke", "--device", "cpu",
-            "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir())]
+def tiny(tiny_argv) -> list[str]:
+    """The options of a tiny run (the tiny preset: 1 seed, 1 epoch, 48 stories), the shared
+    data, the CPU."""
+    return tiny_argv("clutrr")
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
@@ -60,70 +50,43 @@ def dry_run(argv: list[str], capsys) -> dict:
 
 
 @pytest.mark.slow
-def test_every_kinds_arm_end_to_end_then_resume(tiny, tmp_path, capsys):
-    result = run_cli("--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
-    folder = tmp_path / FOLDER
-    runs = json.loads((folder / "results.json").read_text())["runs"]
-    assert sorted(run["arm"] for run in runs.values()) == ["baseline", "grn", "slot-attention", "srn"]
-    for run in runs.values():
-        metrics = run["metrics"]
+def test_every_kinds_arm_is_scored_on_every_k_and_reported(every_kind):
+    run = every_kind("clutrr")
+    for record in run.runs.values():
+        metrics = record["metrics"]
         assert set(metrics) >= {f"acc_k{k}" for k in range(2, 11)} | {"best_234", "best_epoch"}
         assert metrics["best_234"] == pytest.approx((metrics["acc_k2"] + metrics["acc_k3"] + metrics["acc_k4"]) / 3)
         assert all(0 <= metrics[f"acc_k{k}"] <= 1 for k in range(2, 11))
-        assert run["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}_test{ROWS}"
-        (entry,) = run["curve"]  # the one epoch: the upstream's loss, validation and test accuracies
+        assert record["settings"]["data"] == f"{clutrr_data.NAME}_train{ROWS}_test{TESTED}"
+        (entry,) = record["curve"]  # the one epoch: the upstream's loss, validation and test accuracies
         assert entry["test_mean_234"] == pytest.approx(metrics["best_234"]) and entry["train_loss"] > 0
-    refiners = {run["arm"]: run["settings"]["refiner"] for run in runs.values()}
+    refiners = {record["arm"]: record["settings"]["refiner"] for record in run.runs.values()}
     assert refiners["srn"]["hidden"] == 512 and refiners["grn"]["hidden"] == 256 and refiners["grn"]["steps"] == 10
     # the converse of the zero-step test (which also passes when no refiner is installed): with
     # inner steps each refiner changes the forward pass from the first batch on, so the epoch's
     # training loss differs from the baseline's (same seed, same upstream random stream)
-    losses = {run["arm"]: run["curve"][0]["train_loss"] for run in runs.values()}
+    losses = {record["arm"]: record["curve"][0]["train_loss"] for record in run.runs.values()}
     assert refiners["srn"]["steps"] > 0 and losses["srn"] != losses["baseline"] != losses["grn"]
-    for run in runs.values():  # the step-count curve: the trained model's test at 0, 1, r/2 and r steps
-        if run["arm"] == "baseline":
-            assert "steps_curve" not in run["metrics"]
-            continue
-        steps = run["metrics"]["steps_curve"]
-        assert [entry["refiner_steps"] for entry in steps] == step_counts(refiners[run["arm"]]["steps"])
-        at_r = {key: value for key, value in steps[-1].items() if key != "refiner_steps"}
-        assert at_r == {key: run["curve"][-1][key] for key in at_r}  # at r: the last epoch's test
-    table = (folder / "results.md").read_text()
-    assert "## Refinement steps at evaluation" in table and (folder / "steps_curve.png").stat().st_size > 0
+    for record in run.runs.values():  # the step-count curve: the trained model's test at 0, 1, r/2 and r steps
+        if record["arm"] != "baseline":
+            steps = record["metrics"]["steps_curve"]
+            assert [entry["refiner_steps"] for entry in steps] == step_counts(refiners[record["arm"]]["steps"])
+            at_r = {key: value for key, value in steps[-1].items() if key != "refiner_steps"}
+            assert at_r == {key: record["curve"][-1][key] for key in at_r}  # at r: the last epoch's test
+    table = (run.folder / "results.md").read_text()
     assert "| RN (n=1) |" in table and "| p, RN + GRN vs RN |" in table and "k=10" in table
     assert "| p, RN + Slot Attention vs RN |" in table
     assert "(NeurIPS 2020 paper, 5 trials): not comparable: " in table and "epochs 1 (paper: 51)" in table
-    assert table.split("\n# ")[0] in result.stdout
-    assert (folder / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG" and (folder / "curves.png").stat().st_size > 0
+    assert table.split("\n# ")[0] in run.printed
+    assert (run.folder / "accuracy_by_k.png").read_bytes()[:4] == b"\x89PNG"
     assert vendor.changes(vendor.checkout(NAME)) == []
-    again = run_cli("--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path))
-    assert again.returncode == 0 and "reusing 4 finished run(s)" in again.stdout
-    assert json.loads((folder / "results.json").read_text())["runs"] == runs
-    plan = dry_run(["--srn", "--grn", "--slot-attention", *tiny, "--out", str(tmp_path)], capsys)
-    assert plan["to_run"] == 0 and all(run["done"] for run in plan["runs"])
-    runner.main([*tiny, "--compare", "--out", str(tmp_path)])  # every refiner arm beside the baseline
-    report = (folder / "compare.md").read_text()
-    assert all(f"| p, RN + {label} vs RN |" in report for label in ("SRN", "GRN", "Slot Attention"))
-    assert "- RN + GRN: {" in report and (folder / "compare_steps_curve.png").stat().st_size > 0
-
-
-@pytest.mark.slow
-def test_jobs_on_gpu_nodes_from_a_login_node_without_a_gpu(tiny, tmp_path, login_node):
-    """--launcher slurm from a login node: the jobs' device is cuda, yet the launching
-    process never touches CUDA (it used to make cuda its current device before submitting)."""
-    on_login_node = [option for option in tiny if option not in ("--device", "cpu")]
-    runner.main([*on_login_node, "--out", str(tmp_path), "--launcher", "slurm", "--partition", "gpu", "--time", "5",
-                 "--gpus-per-job", "1"])
-    assert [argv[argv.index("--job") + 1] for argv in login_node] == ["baseline:0"]
-    assert "| RN (n=1) |" in (tmp_path / FOLDER / "results.md").read_text()
 
 
 def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
     untouched = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
     plan = dry_run(["--srn", "--grn", "--steps", "2", *tiny, *untouched], capsys)
-    assert plan["device"] == "cpu" and plan["preset"] == "smoke" and plan["seeds"] == [0]
-    assert plan["settings"]["epochs"] == 1 and plan["settings"]["train_rows"] == ROWS  # from the test presets
+    assert plan["device"] == "cpu" and plan["preset"] == "tiny" and plan["seeds"] == [0]
+    assert plan["settings"]["epochs"] == 1 and plan["settings"]["train_rows"] == ROWS  # from the tiny preset
     assert plan["results"] == str(tmp_path / "out" / FOLDER / "results.json")
     arms = plan["arms"]
     assert list(arms) == ["baseline", "srn", "grn"] and arms["baseline"]["refiner"] is None
@@ -131,7 +94,7 @@ def test_dry_run_shows_the_plan_without_touching_data(tiny, tmp_path, capsys):
                                       "gradient": "first-order", "hidden": 512, "pieces": 20, "set_size": 20,
                                       "padding": "masked"}
     assert arms["grn"]["refiner"]["hidden"] == 256 and arms["grn"]["l2"] == 5e-6 and arms["srn"]["l2"] == 1e-4
-    assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}_test{ROWS}"}
+    assert {arm["data"] for arm in arms.values()} == {f"{clutrr_data.NAME}_train{ROWS}_test{TESTED}"}
     assert plan["runs"] == [{"arm": arm, "seed": 0, "done": False} for arm in arms]
     assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()
 
@@ -150,13 +113,13 @@ def baseline_two_epochs(tiny, tmp_path_factory):
     """The runner's baseline arm (in this process) for seed 0, two epochs."""
     out = tmp_path_factory.mktemp("runner")
     runner.main([*tiny, "--epochs", "2", "--out", str(out)])
-    (run,) = json.loads((out / f"train{ROWS}-epochs2-test{ROWS}" / "results.json").read_text())["runs"].values()
+    (run,) = json.loads((out / f"train{ROWS}-epochs2-test{TESTED}" / "results.json").read_text())["runs"].values()
     return {**run["metrics"], "curve": run["curve"]}
 
 
 @pytest.mark.slow
 def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_path):
-    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, ROWS)
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, TESTED)
     recorder = MetricRecorder()
     with upstream(root, output=tmp_path / "upstream.log") as modules:
         config = build_config(modules, name, 0, tmp_path, "cpu", epochs=2, encoder_dropout=0.5, l2=1e-4)
@@ -170,7 +133,7 @@ def test_baseline_arm_is_the_upstream_run_experiment(baseline_two_epochs, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, inner_lr, hidden", [("srn", 0.001, 512), ("grn", 0.0005, 256)])
 def test_zero_refinement_steps_train_exactly_as_the_baseline(baseline_two_epochs, kind, inner_lr, hidden, tmp_path):
-    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, ROWS)
+    root, name = clutrr_data.upstream_root(clutrr_world.data_dir()), clutrr_data.subset_name(ROWS, TESTED)
     seed_everything(0, 1)
     refined = train(RunSettings(name, 2, 0.5, 1e-4, DescentSettings(kind, 0, inner_lr, hidden=hidden)), 0, root,
                     tmp_path, "cpu")
@@ -208,8 +171,8 @@ def test_bad_input_is_one_line_with_exit_2(tmp_path, capsys):
     assert "holds no runs" in one_line_error(["--compare", *cpu, "--out", str(tmp_path / "empty")], capsys)
     assert "train_rows (--train-rows) must be in 1..15083" in one_line_error(["--train-rows", "99999", *cpu], capsys)
     assert "expected an integer, got 'abc'" in one_line_error(["--seeds", "abc"], capsys)
-    bad = write_presets(tmp_path / "bad.yaml", seeds=1, epochs=1, train_rows=ROWS, padding="sideways")
-    line = one_line_error(["--config", str(bad), "--preset", "smoke", "--dry-run", *cpu], capsys)
+    bad = tiny_presets("clutrr", tmp_path / "bad.yaml", padding="sideways")
+    line = one_line_error(["--config", str(bad), "--preset", "tiny", "--dry-run", *cpu], capsys)
     assert str(bad) in line and "padding must be one of" in line
     missing = one_line_error(["--data", str(tmp_path / "none.zip"), "--device", "cpu", "--data-dir", str(tmp_path),
                               "--out", str(tmp_path)], capsys)
@@ -244,22 +207,19 @@ def test_script_fixes_the_hash_seed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(tmp_path):
-    """SIGKILL right after a checkpoint, during the evaluation and between saving the result
-    and removing the checkpoint (a kill mid-write is the checkpoint's own business, tested
-    with the other runners): each rerun resumes the upstream's run_experiment where it
+def test_a_killed_run_resumes_to_the_numbers_of_one_never_killed(tmp_path):
+    """SIGKILL right after a checkpoint and during the evaluation (``killing.runner_points``):
+    each rerun resumes the upstream's run_experiment where it
     stood (encoder, decoder, optimizers, schedulers, epoch and iteration indices, early
     stopping metrics, the recorder's metrics) and results.json has the numbers of a run
     never killed."""
-    presets = write_presets(tmp_path / "two-epochs.yaml", seeds=1, epochs=2, train_rows=ROWS, test_rows=ROWS)
-    argv = ["--config", str(presets), "--preset", "smoke", "--device", "cpu", "--threads", "1",
+    presets = tiny_presets("clutrr", tmp_path / "two-epochs.yaml", epochs=2)
+    argv = ["--config", str(presets), "--preset", "tiny", "--device", "cpu", "--threads", "1",
             "--data", str(clutrr_world.shared_zip()), "--data-dir", str(clutrr_world.data_dir()),
             "--checkpoint-minutes", "0"]
     assert killing.run("none", "clutrr", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
-    points = [killing.AFTER_A_CHECKPOINT, "before:runners.clutrr_train:summarise:1", killing.BETWEEN_SAVE_AND_REMOVAL]
-    outputs = killing.killed_until_done("clutrr", [*argv, "--out", str(tmp_path / "killed")], points)
-    assert "baseline, seed 0: resuming at epoch 2 of 2" in outputs[1]
-    assert "baseline, seed 0: resuming after its last epoch (2): evaluating" in outputs[2]
-    assert "reusing 1 finished run(s)" in outputs[3]
-    results = f"train{ROWS}-epochs2-test{ROWS}/results.json"
+    outputs = killing.killed_until_done("clutrr", [*argv, "--out", str(tmp_path / "killed")],
+                                        killing.runner_points("before:runners.clutrr_train:summarise:1"))
+    killing.assert_resumed_at_runner_points(outputs, 2)
+    results = f"train{ROWS}-epochs2-test{TESTED}/results.json"
     assert killing.numbers(tmp_path / "killed" / results) == killing.numbers(tmp_path / "whole" / results)

@@ -9,32 +9,24 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from patches.vendor import PROJECT_ROOT
 from patches import cswm as cswm_patches
 from patches import vendor
-from refiners.registry import KINDS
 from runners import cswm as runner
 from runners import cswm_data, cswm_train
 from runners.common.cli import main_guard
 from runners.common.presets import CONFIG_DIR, load_preset
-from runners.common.seeding import available_cores
 from tests import killing
+from tests.presets import tiny_preset, tiny_presets
 
 ROOT = PROJECT_ROOT
-TINY_PRESETS = """
-common: {encoder: medium, embedding_dim: 4, action_dim: 6, hidden_dim: 32, copy_action: true,
-         learning_rate: 1.0e-3, tuned_inner_lr: {pong: {3: 0.045}, space: 0.05}, eval_episodes: 100,
-         refiner: {srn: {steps: 2, inner_lr: null, hidden: 32, embedding: 32}}}
-smoke: {train_episodes: 4, epochs: 2, batch_size: 20, seeds: 2}
-paper: {train_episodes: 4, epochs: 2, batch_size: 20, seeds: 2, eval_episodes: 50}
-"""
 # train.py's arguments of the tiny preset with --k 2, written out as a user would.
 PLAIN_TRAIN_ARGS = ["--encoder", "medium", "--embedding-dim", "4", "--action-dim", "6", "--num-objects", "2",
                     "--copy-action", "--hidden-dim", "32", "--batch-size", "20", "--epochs", "2",
                     "--learning-rate", "0.001"]
-TINY_RUN = ["--env", "space", "--k", "2", "--preset", "smoke"]
+TINY_RUN = ["--env", "space", "--k", "2", "--preset", "tiny"]
+CONFIG = CONFIG_DIR / "cswm.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +37,6 @@ def upstream(cswm_upstream):
 @pytest.fixture(scope="module")
 def data_dir(cswm_data_dir):
     return cswm_data_dir
-
-
-@pytest.fixture(scope="module")
-def tiny_presets(tmp_path_factory):
-    """The tiny presets file, passed with --config."""
-    path = tmp_path_factory.mktemp("cswm-configs") / "cswm.yaml"
-    path.write_text(TINY_PRESETS)
-    return path
 
 
 def run_main(capsys, config, argv) -> str:
@@ -73,7 +57,7 @@ def exit_of(capsys, config, argv) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def experiment(data_dir, tiny_presets, tmp_path_factory):
+def experiment(data_dir, tmp_path_factory):
     """The baseline alone, then --srn in the same results folder; returns the folder, both
     outputs and results.json after each command."""
     out = tmp_path_factory.mktemp("cswm-results")
@@ -81,7 +65,7 @@ def experiment(data_dir, tiny_presets, tmp_path_factory):
     threads = torch.get_num_threads()
     try:
         for extra in ([], ["--srn"]):
-            argv = [*TINY_RUN, *extra, "--data-dir", str(data_dir), "--out", str(out), "--config", str(tiny_presets)]
+            argv = [*TINY_RUN, *extra, "--data-dir", str(data_dir), "--out", str(out)]
             with contextlib.redirect_stdout(io.StringIO()) as text:
                 runner.main(argv)
             outputs.append(text.getvalue())
@@ -94,7 +78,7 @@ def experiment(data_dir, tiny_presets, tmp_path_factory):
 
 def test_prints_table_3_layout_with_eval_size_and_spread(experiment):
     folder, (_, output), _ = experiment
-    assert "preset smoke" in output and "SRN: r=2, inner lr 0.05" in output
+    assert "preset tiny" in output and "SRN: r=2, inner lr 0.05" in output
     assert "Evaluation set: 100 episodes; 100 ranked samples: chance H@1 1.00, chance MRR 5.19 (%)" in output
     header = "| arm | 1 step H@1 | 1 step MRR | 5 steps H@1 | 5 steps MRR | 10 steps H@1 | 10 steps MRR |"
     assert header in output
@@ -146,7 +130,7 @@ def test_baseline_is_a_plain_run_of_upstream_train_py(experiment, upstream, data
     folder, _, _ = experiment
     [checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
     train_set = cswm_data.dataset_path(data_dir, "space", "train", 4)
-    torch.set_num_threads(available_cores())  # the runner's default: float sums depend on the thread count
+    torch.set_num_threads(tiny_preset("cswm")["threads"])  # the runner's: float sums depend on the thread count
     cswm_patches.run_script(upstream, "train.py", [*PLAIN_TRAIN_ARGS, "--seed", "0", "--dataset", str(train_set),
                                                    "--save-folder", str(tmp_path), "--name", "plain"])
     plain_log = (tmp_path / "plain/log.txt").read_text()
@@ -157,9 +141,9 @@ def test_baseline_is_a_plain_run_of_upstream_train_py(experiment, upstream, data
     assert all(torch.equal(runner_model[key], plain_model[key]) for key in plain_model)
 
 
-def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_presets, capsys):
+def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, capsys):
     folder, _, (_, runs) = experiment
-    run_main(capsys, tiny_presets,
+    run_main(capsys, CONFIG,
              [*TINY_RUN, "--srn", "--steps", "0", "--seeds", "1", "--data-dir", str(data_dir), "--out", str(folder.parent)])
     runs = json.loads((folder / "results.json").read_text())["runs"]
     [zero] = [run for run in runs.values() if run["arm"] == "srn" and run["settings"]["refiner"]["steps"] == 0]
@@ -176,14 +160,14 @@ def test_zero_inner_steps_reproduce_the_baseline(experiment, data_dir, tiny_pres
 
 
 @pytest.mark.slow
-def test_upstream_output_goes_to_each_runs_log_files_not_the_console(experiment, data_dir, tiny_presets, capsys):
+def test_upstream_output_goes_to_each_runs_log_files_not_the_console(experiment, data_dir, capsys):
     folder, (baseline_output, _), _ = experiment
     [checkpoint] = (folder / "checkpoints").glob("baseline-*-seed0")
     assert (checkpoint / "log.txt").read_text().count("====> Epoch:") == 2
     assert (checkpoint / "eval.txt").read_text().count("MRR:") == 3  # one eval.py run per prediction length
     assert "log.txt and eval.txt" in baseline_output and "Epoch:" not in baseline_output
     argv = [*TINY_RUN, "--srn", "--steps", "1", "--seeds", "1", "--data-dir", str(data_dir), "--out", str(folder.parent),
-            "--config", str(tiny_presets)]
+]
     runner.main(argv)
     quiet = capsys.readouterr()
     assert "Epoch:" not in quiet.out and "Epoch:" not in quiet.err and "MRR:" not in quiet.err
@@ -202,8 +186,7 @@ def experiment_copy(experiment, tmp_path):
     return copy
 
 
-def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(experiment_copy, data_dir, tiny_presets,
-                                                                             capsys):
+def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(experiment_copy, data_dir, capsys):
     """Runs saved before the step-count curve (and models saved before refiners counted
     training steps) get the curve on the next command, measured on their checkpoint."""
     results = experiment_copy / "results.json"
@@ -215,7 +198,7 @@ def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(exp
     model = torch.load(checkpoint / "model.pt")
     torch.save({name: value for name, value in model.items() if not name.endswith("training_step")},
                checkpoint / "model.pt")
-    output = run_main(capsys, tiny_presets, [*TINY_RUN, "--srn", "--data-dir", str(data_dir),
+    output = run_main(capsys, CONFIG, [*TINY_RUN, "--srn", "--data-dir", str(data_dir),
                                              "--out", str(experiment_copy.parent)])
     assert "srn, seed 0: measuring its step-count curve on its saved model" in output and "seed 1: measuring" not in output
     assert json.loads(results.read_text())["runs"][key]["metrics"]["steps_curve"] == measured
@@ -223,10 +206,10 @@ def test_runs_saved_before_step_count_curves_get_them_from_their_saved_model(exp
 
 
 @pytest.mark.slow
-def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy, data_dir, tiny_presets, capsys):
+def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy, data_dir, capsys):
     out = ["--data-dir", str(data_dir), "--out", str(experiment_copy.parent)]
-    results = run_main(capsys, tiny_presets, [*TINY_RUN, "--srn", "--backprop", "last", "--seeds", "1", *out])
-    report = run_main(capsys, tiny_presets, [*TINY_RUN, "--compare", *out])
+    results = run_main(capsys, CONFIG, [*TINY_RUN, "--srn", "--backprop", "last", "--seeds", "1", *out])
+    report = run_main(capsys, CONFIG, [*TINY_RUN, "--compare", *out])
     assert (experiment_copy / "compare.md").read_text().strip() in report
     assert '- SRN, backprop last: {"backprop": "last",' in report
     rows = {line.split(" | ")[0]: line for line in report.splitlines() if line.startswith("| ")}
@@ -235,21 +218,6 @@ def test_compare_lays_every_refiner_variant_beside_the_baseline(experiment_copy,
     assert rows["| SRN, backprop last (n=1)"].startswith(last_row.replace("SRN (n=1)", "SRN, backprop last (n=1)"))
     assert "1 step H@1, SRN, backprop last" in report[report.index("## Refinement steps at evaluation"):]
     assert (experiment_copy / "compare_steps_curve.png").stat().st_size > 0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "srn" and not KINDS[kind].refines_edges])
-def test_every_other_kind_the_adapter_takes_runs_end_to_end(kind, experiment_copy, data_dir, tiny_presets, capsys):
-    """The SRN runs in the experiment above; every other kind C-SWM can take, here (one seed)."""
-    output = run_main(capsys, tiny_presets, [*TINY_RUN, KINDS[kind].flag, "--seeds", "1", "--data-dir", str(data_dir),
-                                             "--out", str(experiment_copy.parent)])
-    label = KINDS[kind].label
-    assert f"; {label}: {KINDS[kind].settings(kind).summary()}" in output
-    assert f"| {label} (n=1) |" in output and f"| p, {label} vs baseline |" in output
-    [run] = [run for run in json.loads((experiment_copy / "results.json").read_text())["runs"].values()
-             if run["arm"] == kind]
-    steps = run["settings"]["refiner"]["steps"]
-    assert [entry["refiner_steps"] for entry in run["metrics"]["steps_curve"]] == sorted({0, 1, steps // 2, steps})
 
 
 def test_vendor_tree_untouched_after_a_run(experiment, upstream):
@@ -271,15 +239,14 @@ def test_chance_levels():
     (["--env", "space", "--k", "3", "--steps", "5"], "add --srn"),
     (["--env", "space", "--k", "3", "--grn"], "--grn: runners/cswm.py cannot take a GRN"),
     (["--env", "pong", "--k", "4", "--srn"], "pass --inner-lr"),
-    (["--env", "space", "--k", "3", "--preset", "paper"], "at least 100 episodes"),
     (["--env", "space", "--k", "3", "--device", "tpu"], "--device tpu: expected auto, cpu, cuda or cuda:N"),
     (["--env", "space", "--k", "1000"], "K (--k) must be in 1..20, got 1000"),
     (["--env", "space", "--k", "3", "--srn", "--steps", "1000000"], "argument --steps: must be an integer in [0, 1000], got 1000000"),
     (["--env", "space", "--k", "3", "--seeds", "abc"], "argument --seeds: expected an integer, got 'abc'"),
     (["--env", "space", "--k", "3", "--device", "cuda:7"], "--device cuda:7:"),
 ])
-def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, capsys):
-    code, error = exit_of(capsys, tiny_presets, argv)
+def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
+    code, error = exit_of(capsys, CONFIG, argv)
     assert code == 2 and message in error
 
 
@@ -291,21 +258,19 @@ def test_bad_arguments_are_one_line_and_exit_2(argv, message, tiny_presets, caps
     ({"hidden_dim": True}, "hidden_dim must be an integer >= 1, got True"),
     ({"eval_every": 0}, "eval_every must be an integer >= 1, got 0"),
     ({"eval_every": 3}, "eval_every (3) exceeds the 2 epochs: no evaluation would run"),
+    ({"eval_episodes": 50}, "the evaluation set needs at least 100 episodes"),
 ])
 def test_bad_preset_values_are_one_line_and_exit_2_before_any_data(change, message, tmp_path, capsys):
     """A preset's value outside what train.py can take stops the command, --dry-run too,
     instead of reaching the upstream."""
-    values = yaml.safe_load(TINY_PRESETS)
-    values["smoke"].update(change)
-    presets = tmp_path / "cswm.yaml"
-    presets.write_text(yaml.safe_dump(values))
+    presets = tiny_presets("cswm", tmp_path / "cswm.yaml", **change)
     code, error = exit_of(capsys, presets, [*TINY_RUN, "--dry-run", "--data-dir", str(tmp_path / "data")])
     assert code == 2 and message in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
 
 
-def test_a_diverging_refiner_is_one_line_and_exit_3(tiny_presets, data_dir, tmp_path, capsys):
-    code, error = exit_of(capsys, tiny_presets, [*TINY_RUN, "--srn", "--inner-lr", "1e30", "--seeds", "1",
+def test_a_diverging_refiner_is_one_line_and_exit_3(data_dir, tmp_path, capsys):
+    code, error = exit_of(capsys, CONFIG, [*TINY_RUN, "--srn", "--inner-lr", "1e30", "--seeds", "1",
                                                  "--data-dir", str(data_dir), "--out", str(tmp_path)])
     assert code == 3 and error.startswith("error: training diverged: inner loss is not finite at step 2 of 2")
     [folder] = [path for path in tmp_path.iterdir() if path.is_dir()]
@@ -313,20 +278,20 @@ def test_a_diverging_refiner_is_one_line_and_exit_3(tiny_presets, data_dir, tmp_
     assert [run["arm"] for run in runs.values()] == ["baseline"]  # the finished baseline run is kept
 
 
-def test_unwritable_out_dir_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, capsys):
+def test_unwritable_out_dir_is_one_line_and_exit_2(data_dir, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    code, error = exit_of(capsys, tiny_presets,
+    code, error = exit_of(capsys, CONFIG,
                           [*TINY_RUN, "--data-dir", str(data_dir), "--out", str(blocker / "out")])
     assert code == 2 and "cannot create the results folder" in error
 
 
-def test_truncated_data_is_one_line_and_exit_2(tiny_presets, data_dir, tmp_path, capsys):
+def test_truncated_data_is_one_line_and_exit_2(data_dir, tmp_path, capsys):
     source = cswm_data.dataset_path(data_dir, "space", "train", 4)
     target = cswm_data.dataset_path(tmp_path / "data", "space", "train", 4)
     target.parent.mkdir(parents=True)
     target.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
-    code, error = exit_of(capsys, tiny_presets,
+    code, error = exit_of(capsys, CONFIG,
                           [*TINY_RUN, "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
     assert code == 2 and f"{target} is not a complete C-SWM dataset" in error
 
@@ -353,50 +318,47 @@ def dry_run(capsys, config, argv) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_flags_override_the_preset(tiny_presets, tmp_path, capsys):
-    plan = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3",
+def test_flags_override_the_preset(tmp_path, capsys):
+    plan = dry_run(capsys, CONFIG, ["--preset", "tiny", "--env", "pong", "--k", "5", "--srn", "--epochs", "7", "--steps", "3",
                                           "--inner-lr", "0.2", "--momentum", "0.5", "--out", str(tmp_path)])
     assert plan["settings"]["epochs"] == 7 and plan["settings"]["num_objects"] == 5
     assert plan["results"] == str(tmp_path / "pong-k5-4ep-7epochs-batch20-lr0.001" / "results.json")
     assert plan["arms"]["srn"]["refiner"] == {"kind": "srn", "steps": 3, "inner_lr": 0.2, "momentum": 0.5,
                                               "backprop": "unroll", "gradient": "first-order", "hidden": 32, "embedding": 32, "pieces": 20}
-    tuned = dry_run(capsys, tiny_presets, ["--env", "pong", "--k", "3", "--srn", "--out", str(tmp_path)])
+    tuned = dry_run(capsys, CONFIG, ["--preset", "tiny", "--env", "pong", "--k", "3", "--srn", "--out", str(tmp_path)])
     assert tuned["arms"]["srn"]["refiner"]["inner_lr"] == 0.045 and tuned["arms"]["srn"]["refiner"]["steps"] == 2
     assert tuned["arms"]["srn"] == {**tuned["arms"]["baseline"], "refiner": tuned["arms"]["srn"]["refiner"]}
 
 
-def test_dry_run_lists_the_runs_and_which_are_done(experiment, data_dir, tiny_presets, tmp_path, capsys):
+def test_dry_run_lists_the_runs_and_which_are_done(experiment, data_dir, tmp_path, capsys):
     folder, _, _ = experiment
-    plan = dry_run(capsys, tiny_presets, [*TINY_RUN, "--srn", "--seeds", "3", "--out", str(folder.parent),
+    plan = dry_run(capsys, CONFIG, [*TINY_RUN, "--srn", "--seeds", "3", "--out", str(folder.parent),
                                           "--data-dir", str(tmp_path / "no-data")])
-    assert plan["runner"] == "cswm" and plan["preset"] == "smoke" and plan["device"] == "cpu"
+    assert plan["runner"] == "cswm" and plan["preset"] == "tiny" and plan["device"] == "cpu"
     assert set(plan["arms"]) == {"baseline", "srn"}
     done = {(run["arm"], run["seed"]): run["done"] for run in plan["runs"]}
     assert done == {("baseline", 0): True, ("srn", 0): True, ("baseline", 1): True, ("srn", 1): True,
                     ("baseline", 2): False, ("srn", 2): False}
     assert plan["to_run"] == 2
     assert not (tmp_path / "no-data").exists()
-    fresh = dry_run(capsys, tiny_presets, [*TINY_RUN, "--out", str(tmp_path / "out")])
+    fresh = dry_run(capsys, CONFIG, [*TINY_RUN, "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists() and all(not run["done"] for run in fresh["runs"])
 
 
 @pytest.mark.slow
-def test_a_run_killed_at_any_point_resumes_to_the_numbers_of_one_never_killed(data_dir, tmp_path):
-    """SIGKILL right after a checkpoint, mid-write, during the final evaluation and between
-    saving the result and removing the checkpoint: each rerun resumes train.py where it
-    stood (its model, Adam, step, best_loss, best model.pt and log.txt; the learning
-    curve's evaluation at epoch 2), and results.json and log.txt are those of a run never
-    killed."""
-    presets = tmp_path / "three-epochs.yaml"
-    values = yaml.safe_load(TINY_PRESETS)
-    presets.write_text(yaml.safe_dump({**values, "smoke": {**values["smoke"], "epochs": 3, "eval_every": 2,
-                                                            "seeds": 1}}))
-    argv = [*TINY_RUN, "--config", str(presets), "--device", "cpu", "--threads", "1", "--data-dir", str(data_dir),
+def test_a_killed_run_resumes_to_the_numbers_of_one_never_killed(data_dir, tmp_path):
+    """SIGKILL right after a checkpoint and during the final evaluation
+    (``killing.runner_points``): each rerun resumes train.py where it stood (its model,
+    Adam, step, best_loss, best model.pt and log.txt; the learning curve's evaluation at
+    epoch 2), and results.json and log.txt are those of a run never killed."""
+    presets = tiny_presets("cswm", tmp_path / "three-epochs.yaml", epochs=3, eval_every=2, seeds=1)
+    argv = [*TINY_RUN, "--config", str(presets), "--device", "cpu", "--data-dir", str(data_dir),
             "--checkpoint-minutes", "0"]
     assert killing.run("none", "cswm", [*argv, "--out", str(tmp_path / "whole")]).returncode == 0
     outputs = killing.killed_until_done("cswm", [*argv, "--out", str(tmp_path / "killed")],
-                                        killing.every_point("before:runners.cswm_train:evaluate:1"))
-    killing.assert_resumed_at_every_point(outputs)
+                                        # the rerun's first ranking is the curve's at epoch 2, its second the final one
+                                        killing.runner_points("before:runners.cswm_train:ranking:2"))
+    killing.assert_resumed_at_runner_points(outputs, 3)
     [whole] = (tmp_path / "whole").iterdir()
     [killed] = (tmp_path / "killed").iterdir()
     assert killing.numbers(killed / "results.json") == killing.numbers(whole / "results.json")

@@ -3,20 +3,8 @@ report sets our numbers beside the paper's."""
 import json
 
 import pytest
-import yaml
 
 from runners import reproduce
-from tests.runners.test_circles import TINY as CIRCLES_TINY
-from tests.runners.test_sort_of_clevr import COMMON as SOC_COMMON, TINY as SOC_TINY
-
-
-@pytest.fixture
-def tiny_configs(tmp_path):
-    folder = tmp_path / "configs"
-    folder.mkdir()
-    (folder / "circles.yaml").write_text(yaml.safe_dump(CIRCLES_TINY))
-    (folder / "sort_of_clevr.yaml").write_text(yaml.safe_dump({"common": SOC_COMMON, "smoke": SOC_TINY}))
-    return folder
 
 
 def test_the_dry_run_lists_every_table_of_the_paper(tmp_path, capsys):
@@ -64,8 +52,8 @@ def test_jobs_per_gpu_reaches_every_part_and_slurm_leaves_the_device_to_the_jobs
 
 
 @pytest.mark.slow
-def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path, tiny_configs, capsys):
-    argv = ["--preset", "smoke", "--only", "circles", "sort_of_clevr", "--configs", str(tiny_configs),
+def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path, capsys):
+    argv = ["--preset", "tiny", "--only", "circles", "sort_of_clevr",
             "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")]
     reproduce.main(argv)
     forecast = capsys.readouterr().out.split("\n\n=== ")[0]
@@ -81,7 +69,7 @@ def test_a_tiny_reproduction_reports_ours_beside_the_paper_and_resumes(tmp_path,
     assert "| 1 circle: % decomposed |" in report and "| paper: srn | within 2 std |" in report
     assert "| Furthest |" in report and "95.9 ± 0.4 |" in report  # the paper's RN+SRN Furthest, Table 2
     assert "p, srn vs baseline: ours / paper" in report and "ours: srn at 0 steps (n=1)" in report
-    assert "not comparable with the paper" in report and "python runners/circles.py --srn --preset smoke" in report
+    assert "not comparable with the paper" in report and "python runners/circles.py --srn --preset tiny" in report
     capsys.readouterr()
     reproduce.main(argv)
     assert "not run (all runs were done)" in (tmp_path / "out" / "REPRODUCTION.md").read_text()

@@ -5,6 +5,7 @@ from runners.common.cli import main_guard
 from runners.common.errors import UsageError
 from runners.common.device import cpu_name, device_name, resolve_device
 from runners.registry import RUNNERS, runner_module
+from tests.runners.commands import table_flags
 
 
 def test_auto_takes_a_gpu_when_there_is_one_and_says_which(capsys):
@@ -31,7 +32,6 @@ def test_unavailable_or_unknown_devices_are_usage_errors(text, count, message):
         resolve_device(text, cuda_count=count)
 
 
-TABLE_FLAGS = {"cswm": ["--env", "space", "--k", "3"]}  # the flags that choose a runner's table, where it has them
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
@@ -41,7 +41,7 @@ def test_every_runner_refuses_a_gpu_the_machine_lacks_in_one_line(runner, monkey
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     module = runner_module(runner)
     with pytest.raises(SystemExit) as exit_:
-        main_guard(lambda: module.main([*TABLE_FLAGS.get(runner, []), "--device", "cuda:3", "--out", str(tmp_path)]))
+        main_guard(lambda: module.main([*table_flags(runner), "--device", "cuda:3", "--out", str(tmp_path)]))
     assert exit_.value.code == 2
     assert capsys.readouterr().err == ("error: --device cuda:3: only 2 CUDA device(s) are available here; "
                                        "use --device cpu\n")

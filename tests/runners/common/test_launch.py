@@ -25,7 +25,7 @@ from runners.common.launch import (Job, Launch, SlurmResources, environment, exe
                                    resolve_launch, RunJob, slots, slurm_executor, submit_array,
                                    visible_gpu_of)
 from tests import killing
-from tests.runners.test_circles import TINY, write_config
+from tests.presets import tiny_presets
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 SECTION = {"time_min": 90, "gpus_per_job": 1, "cpus_per_job": 4, "mem_gb": 16}
@@ -231,10 +231,10 @@ def test_slurm_where_there_is_none_is_a_usage_error_except_for_a_dry_run(tmp_pat
 
 
 @pytest.fixture
-def tiny_argv(tmp_path):
-    config = write_config(tmp_path / "tiny.yaml")
-    return ["--srn", "--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
-            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out")]
+def circles_argv(tmp_path):
+    """A tiny circles command with the SRN arm."""
+    return ["--srn", "--preset", "tiny", "--device", "cpu", "--data-dir", str(tmp_path / "data"),
+            "--out", str(tmp_path / "out")]
 
 
 def saved_runs(tmp_path) -> list[tuple[str, int]]:
@@ -243,17 +243,17 @@ def saved_runs(tmp_path) -> list[tuple[str, int]]:
 
 
 @pytest.mark.slow
-def test_a_failed_job_names_its_log_the_others_are_saved_and_a_rerun_redoes_only_it(tmp_path, tiny_argv, capsys):
-    failing = [*tiny_argv, "--launcher", "local", "--jobs", "2", "--inner-lr", "1e39"]  # the SRN arm diverges
-    with pytest.raises(JobsFailed, match="2 of 4 job"):
+def test_a_failed_job_names_its_log_the_others_are_saved_and_a_rerun_redoes_only_it(tmp_path, circles_argv, capsys):
+    failing = [*circles_argv, "--seeds", "1", "--launcher", "local", "--jobs", "2", "--inner-lr", "1e39"]  # SRN diverges
+    with pytest.raises(JobsFailed, match="1 of 2 job"):
         circles.main(failing)
     output = capsys.readouterr()
     logs = [line.rsplit("its log: ", 1)[1] for line in output.err.splitlines() if line.startswith("failed: srn, seed")]
-    assert len(logs) == 2 and all("InnerLossNotFinite" in Path(log).read_text() for log in logs)
-    assert saved_runs(tmp_path) == [("baseline", 0), ("baseline", 1)]
-    with pytest.raises(JobsFailed, match="2 of 2 job"):
+    assert len(logs) == 1 and "InnerLossNotFinite" in Path(logs[0]).read_text()
+    assert saved_runs(tmp_path) == [("baseline", 0)]
+    with pytest.raises(JobsFailed, match="1 of 1 job"):
         circles.main(failing)
-    assert "reusing 2 finished run(s)" in capsys.readouterr().out
+    assert "reusing 1 finished run(s)" in capsys.readouterr().out
 
 
 def job_processes(folder: Path) -> list[int]:
@@ -291,11 +291,11 @@ def ctrl_c_raises():
 
 
 @pytest.mark.slow
-def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
-    folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
+def test_ctrl_c_ends_the_running_jobs(tmp_path, circles_argv, ctrl_c_raises):
+    folder = tmp_path / "out" / "tiny-3000images-1epochs" / "jobs"
     threading.Thread(target=interrupt_once_running, args=(folder,), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        circles.main([*tiny_argv, "--images", "3000", "--launcher", "local", "--jobs", "2"])
+        circles.main([*circles_argv, "--images", "3000", "--launcher", "local", "--jobs", "2"])
     deadline = time.monotonic() + 20
     while job_processes(folder) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -303,11 +303,11 @@ def test_ctrl_c_ends_the_running_jobs(tmp_path, tiny_argv, ctrl_c_raises):
 
 
 @pytest.mark.slow
-def test_killing_the_command_ends_the_running_jobs(tmp_path, tiny_argv):
+def test_killing_the_command_ends_the_running_jobs(tmp_path, circles_argv):
     """``kill`` (SIGTERM) on the launching command, as a cluster's time limit sends it,
     cancels its jobs: none runs on without it."""
-    folder = tmp_path / "out" / "smoke-3000images-1epochs" / "jobs"
-    command = subprocess.Popen([sys.executable, "runners/circles.py", *tiny_argv, "--images", "3000",
+    folder = tmp_path / "out" / "tiny-3000images-1epochs" / "jobs"
+    command = subprocess.Popen([sys.executable, "runners/circles.py", *circles_argv, "--images", "3000",
                                 "--launcher", "local", "--jobs", "2"], cwd=PROJECT_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600  # a loaded machine generates the data slowly
@@ -325,14 +325,14 @@ def test_killing_the_command_ends_the_running_jobs(tmp_path, tiny_argv):
 
 @pytest.fixture(scope="module")
 def long_run(tmp_path_factory) -> tuple[list[str], Path]:
-    """The options of a baseline circles run of 40 tiny epochs (long enough to be stopped
+    """The options of a baseline circles run of 20 tiny epochs (long enough to be stopped
     midway) with a checkpoint at every epoch end, and results.json of that run never stopped."""
     folder = tmp_path_factory.mktemp("long-run")
-    config = write_config(folder / "long.yaml", {**TINY, "smoke": {**TINY["smoke"], "seeds": 1, "epochs": 40}})
-    argv = ["--preset", "smoke", "--config", config, "--device", "cpu", "--threads", "1",
+    config = tiny_presets("circles", folder / "long.yaml", seeds=1, epochs=20)
+    argv = ["--preset", "tiny", "--config", str(config), "--device", "cpu",
             "--data-dir", str(folder / "data"), "--checkpoint-minutes", "0"]
     assert killing.run("none", "circles", [*argv, "--out", str(folder / "whole")]).returncode == 0
-    return argv, folder / "whole" / "smoke-32images-40epochs" / "results.json"
+    return argv, folder / "whole" / "tiny-32images-20epochs" / "results.json"
 
 
 def waited_for(found, seconds: float = 600):
@@ -366,7 +366,7 @@ def test_a_preempted_job_checkpoints_at_its_epoch_end_is_requeued_and_resumes(tm
     checkpoint at the end of the epoch in progress, submitit requeues it, and the requeued
     job resumes there and ends with the numbers of a run never stopped."""
     argv, whole = long_run
-    [job] = jobs_of([(0, "baseline")], [*argv, "--out", str(tmp_path / "out")], "smoke", "cpu", 1)
+    [job] = jobs_of([(0, "baseline")], [*argv, "--out", str(tmp_path / "out")], "tiny", "cpu", 1)
     with environment(job_environment("circles")):
         handle = launch.local_executor(tmp_path / "jobs").submit(RunJob(), "circles", list(job.argv))
     waited_for(lambda: list(tmp_path.glob("out/*/resume/*.ckpt")))
@@ -377,5 +377,5 @@ def test_a_preempted_job_checkpoints_at_its_epoch_end_is_requeued_and_resumes(tm
     log = handle.stdout()
     assert "baseline, seed 0: preempted: checkpoint of epoch" in log and "Requeued job" in log
     stopped_at = int(log.split("preempted: checkpoint of epoch ")[1].split()[0])
-    assert f"baseline, seed 0: resuming at epoch {stopped_at + 1} of 40" in log
+    assert f"baseline, seed 0: resuming at epoch {stopped_at + 1} of 20" in log
     assert killing.numbers(next(tmp_path.glob("out/*/results.json"))) == killing.numbers(whole)

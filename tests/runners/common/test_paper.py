@@ -4,7 +4,6 @@ import pytest
 import yaml
 
 from runners import circles, clutrr, cswm, sort_of_clevr
-from runners.common.invocation import preset_invocation
 from runners.common.paper import NUMBERS_FILE, Reported, differences, flattened, paper_table, reference_note, reference_rows
 
 
@@ -56,6 +55,5 @@ def test_differences_name_each_setting_once_with_the_papers_value():
 @pytest.mark.parametrize("runner, flags", [(circles, ["--srn"]), (sort_of_clevr, ["--srn"]),
                                            (clutrr, ["--srn", "--grn"]), (cswm, ["--env", "space", "--k", "3", "--srn"])])
 def test_the_paper_presets_run_the_official_inner_momentum(runner, flags):
-    options = {} if runner is not cswm else {"refiner_defaults": cswm.tuned_refiner("space", 3)}
-    _, paper = preset_invocation(runner.RUNNER, runner.parse_args, "paper", flags, **options)
+    _, paper = runner.EXPERIMENT.paper_invocation(flags)
     assert paper.preset == "paper" and {refiner.momentum for refiner in paper.refiners.values()} == {0.5}

@@ -7,6 +7,7 @@ from runners.common.errors import UsageError
 from runners.common.paper import NUMBERS_FILE
 from runners.common.presets import CONFIG_DIR, load_preset, resolve_preset
 from runners.registry import runner_module
+from tests.runners.commands import table_flags
 
 
 def test_auto_follows_the_device_and_says_so(capsys):
@@ -54,7 +55,6 @@ def test_an_unknown_preset_names_the_presets_the_file_has(tmp_path):
         load_preset(tmp_path / "toy.yaml", "huge")
 
 
-TABLE_FLAGS = {"cswm": ["--env", "space", "--k", "3"]}  # the flags that choose a runner's table
 
 
 def shipped_presets() -> list[tuple[str, str]]:
@@ -69,7 +69,7 @@ def test_every_shipped_preset_resolves_into_its_runners_settings(runner, preset,
     and every refiner arm's, as a user's command would: --dry-run, which stops before any data."""
     module = runner_module(runner)
     kinds = [f"--{kind}" for kind in yaml.safe_load((CONFIG_DIR / f"{runner}.yaml").read_text())["common"]["refiner"]]
-    module.main([*TABLE_FLAGS.get(runner, []), *kinds, "--preset", preset, "--device", "cpu", "--dry-run",
+    module.main([*table_flags(runner), *kinds, "--preset", preset, "--device", "cpu", "--dry-run",
                  "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "data")])
     plan = json.loads(capsys.readouterr().out)
     assert plan["preset"] == preset and len(plan["arms"]) == 1 + len(kinds)

@@ -1,6 +1,7 @@
-"""The two arms of the Circles experiment (appendix B.1): G -> F and G -> SRN -> F.
+"""The circles set autoencoder of the official SRN code (appendix B.1), ported: G -> F, into
+which ``adapters.circles`` puts a refiner (G -> refiner -> F).
 
-Widths are configurable so that the smoke preset can shrink them; the defaults are the
+Widths are configurable so that the smaller presets can shrink them; the defaults are the
 paper's. Images are [B, 3, 64, 64], sets [B, N, D] (N = set size, D = element dims).
 """
 import math
@@ -9,8 +10,6 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from adapters.contract import build_refiner, refiner_rng, uses_embedding
-from refiners.settings import KindSettings
 
 GENERATOR_WIDTHS = (64, 128, 256, 512)
 DECODER_WIDTHS = (1024, 512, 256)
@@ -38,7 +37,7 @@ class SetGenerator(nn.Module):
             nn.Conv2d(c3, c4, 4, stride=4, padding=1, bias=False), nn.BatchNorm2d(c4), nn.ReLU(),
             nn.Flatten(),
         )
-        self.set_size = set_size
+        self.set_size, self.element_dims, self.channels = set_size, element_dims, c4
         self.feature_count = c4 * FEATURE_SIDE**2
         self.group_width = math.ceil(self.feature_count / set_size)
         self.to_element = nn.Linear(self.group_width, element_dims)
@@ -98,10 +97,11 @@ class SetImageDecoder(nn.Module):
 
 
 class CircleAutoencoder(nn.Module):
-    """Image -> set -> image. Without a refiner (the baseline) the set is S0 = G(x); with
-    one (a refiner arm) it is refiner(S0, z, features) with z = embed(x), a linear map of
-    G's flattened features (H_embed of Algorithm 1; None for a kind that takes no z), and
-    features the 2 x 2 cells of G's last feature map [B, 4, C].
+    """Image -> set -> image. Built (``build_autoencoder``) it is the baseline: the set is
+    S0 = G(x). With a refiner put in (``adapters.circles.install``) it is refiner(S0, z,
+    features) with z = embed(x), a linear map of G's flattened features (H_embed of
+    Algorithm 1; None for a kind that takes no z), and features the 2 x 2 cells of G's last
+    feature map [B, 4, C].
 
     By default gradient flows back to G through both z and S0, as srn.SetRefiner promises.
     detach_initial_set: refine a copy of S0 that passes no gradient back to G, as the
@@ -109,16 +109,13 @@ class CircleAutoencoder(nn.Module):
     learn only through z, and its last layer (S0's projection) keeps its initial weights.
     """
 
-    def __init__(self, generator: SetGenerator, decoder: SetImageDecoder, refiner: nn.Module | None = None,
-                 embed: nn.Module | None = None, detach_initial_set: bool = False):
+    def __init__(self, generator: SetGenerator, decoder: SetImageDecoder):
         super().__init__()
-        if refiner is None and embed is not None:
-            raise ValueError("embed (H_embed) comes only with a refiner")
         self.generator = generator
         self.decoder = decoder
-        self.refiner = refiner
-        self.embed = embed
-        self.detach_initial_set = detach_initial_set
+        self.refiner: nn.Module | None = None  # adapters.circles.install sets these three
+        self.embed: nn.Module | None = None
+        self.detach_initial_set = False
 
     @property
     def device(self) -> torch.device:
@@ -144,22 +141,9 @@ class CircleAutoencoder(nn.Module):
         return reconstruction, parts, elements
 
 
-def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple, decoder_widths: tuple,
-                      refiner: KindSettings | None = None, detach_initial_set: bool = False) -> CircleAutoencoder:
-    """The baseline (refiner None) or the SRN arm, on the CPU (detach_initial_set: see
-    CircleAutoencoder).
-
-    G and F draw their initial weights from torch's generator, the same draws in both arms;
-    the refiner (H_agg: hidden width, FSPool pieces; the inner loop's steps, inner_lr,
-    momentum, backprop) and the z projection (G's features -> ``refiner.embedding``, paper
-    100; G's feature count when None) draw theirs within ``refiner_rng(refiner.seed)``.
-    """
-    generator = SetGenerator(set_size, element_dims, tuple(generator_widths))
-    decoder = SetImageDecoder(element_dims, tuple(decoder_widths))
-    if refiner is None:
-        return CircleAutoencoder(generator, decoder)
-    embedding = refiner.embedding_or(generator.feature_count)
-    with refiner_rng(refiner.seed):
-        set_refiner = build_refiner(refiner, element_dims, embedding, generator.feature_count // FEATURE_SIDE**2)
-        embed = nn.Linear(generator.feature_count, embedding) if uses_embedding(refiner) else None
-    return CircleAutoencoder(generator, decoder, set_refiner, embed, detach_initial_set)
+def build_autoencoder(set_size: int, element_dims: int, generator_widths: tuple,
+                      decoder_widths: tuple) -> CircleAutoencoder:
+    """The autoencoder G -> F on the CPU, G and F drawing their initial weights from torch's
+    generator (the same draws in every arm: a refiner put in draws its own)."""
+    return CircleAutoencoder(SetGenerator(set_size, element_dims, tuple(generator_widths)),
+                             SetImageDecoder(element_dims, tuple(decoder_widths)))

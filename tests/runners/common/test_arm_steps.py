@@ -1,4 +1,4 @@
-"""Every paper preset runs one step: benchmarks/arm_steps.py builds each arm of each runner
+"""Every paper preset runs one step: runners/<name>_steps.py builds each arm of each runner
 from configs/<runner>.yaml's paper preset (paper widths, momentum 0.5, circles' detached S0
 and first-epoch inner steps, the GRN at paper width) at batch 2 on the CPU, on real data.
 One training step must give a finite loss and a non-zero, finite gradient to every
@@ -7,12 +7,11 @@ must train as the baseline, bit for bit."""
 import pytest
 import torch
 
-from benchmarks import arm_steps
+from runners.common.arm_steps import ArmSteps, upstream_parameters
+from runners.registry import RUNNERS, arm_builder
 from tests import clutrr_world
 
-RUNNERS = tuple(arm_steps.BUILDERS)
 REFINER_KINDS = {"clutrr": ("srn", "grn")}  # the others: srn
-REFINER_PARTS = arm_steps.REFINER_PARTS
 # without gradient by the paper preset's design (names by prefix): circles detaches S0
 # (detach_initial_set: true, as the official code), so G's last layer, which only makes S0,
 # never trains
@@ -35,17 +34,17 @@ BATCHES_PER_EPOCH = {
 def build(request):
     """runner -> builder of its arms from the paper preset at batch 2 on the CPU (C-SWM:
     the cswm_data_dir fixture's episodes; CLUTRR: a subset of the shared data)."""
-    def built(runner: str, refiner_steps: int | None = None) -> dict[str, arm_steps.ArmSteps]:
+    def built(runner: str, refiner_steps: int | None = None) -> dict[str, ArmSteps]:
         data = {"cswm": dict(data_dir=request.getfixturevalue("cswm_data_dir"), train_size=CSWM_EPISODES),
                 "clutrr": dict(data_dir=clutrr_world.data_dir(), clutrr_source=str(clutrr_world.shared_zip()),
                                train_size=CLUTRR_STORIES)}.get(runner, {})
         options = {"data_dir": None, "clutrr_source": None, **data}
-        return arm_steps.BUILDERS[runner]("paper", torch.device("cpu"), batch_size=2, refiner_steps=refiner_steps,
+        return arm_builder(runner)("paper", torch.device("cpu"), batch_size=2, refiner_steps=refiner_steps,
                                           **options)
     return built
 
 
-def named(prefixes: tuple[str, ...], arm: arm_steps.ArmSteps) -> set[str]:
+def named(prefixes: tuple[str, ...], arm: ArmSteps) -> set[str]:
     """The arm's parameter names under ``prefixes``; each prefix must name some."""
     names = [name for name, _ in arm.model.named_parameters()]
     for prefix in prefixes:
@@ -89,13 +88,13 @@ def test_every_arm_of_the_paper_preset_trains_one_step(runner, build):
 def test_zero_inner_steps_train_as_the_baseline_bit_for_bit(runner, build):
     arms = build(runner, refiner_steps=0)
     baseline = arms.pop("baseline")
-    base_initial = [parameter.detach().clone() for _, parameter in arm_steps.upstream_parameters(runner, baseline)]
+    base_initial = [parameter.detach().clone() for _, parameter in upstream_parameters(baseline)]
     base_output = baseline.eval_step()  # before the step, which leaves circles' G untrained in the arm
     base_loss = baseline.train_step()
     assert arms
     for kind, arm in arms.items():
-        assert arm.frozen == named(REFINER_PARTS[runner] + FROZEN_WITHOUT_STEPS.get(runner, ()), arm)
-        pairs = list(zip(arm_steps.upstream_parameters(runner, baseline), arm_steps.upstream_parameters(runner, arm), base_initial,
+        assert arm.frozen == named(arm.refiner_parts + FROZEN_WITHOUT_STEPS.get(runner, ()), arm)
+        pairs = list(zip(upstream_parameters(baseline), upstream_parameters(arm), base_initial,
                          strict=True))
         for (_, base), (name, parameter), initial in pairs:
             assert parameter.shape == base.shape and torch.equal(parameter, initial), f"{kind}: {name} initial"
