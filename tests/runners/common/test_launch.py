@@ -292,10 +292,10 @@ def ctrl_c_raises():
 
 @pytest.mark.slow
 def test_ctrl_c_ends_the_running_jobs(tmp_path, circles_argv, ctrl_c_raises):
-    folder = tmp_path / "out" / "tiny-3000images-1epochs" / "jobs"
+    folder = tmp_path / "out" / "tiny-32images-400epochs" / "jobs"
     threading.Thread(target=interrupt_once_running, args=(folder,), daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
-        circles.main([*circles_argv, "--images", "3000", "--launcher", "local", "--jobs", "2"])
+        circles.main([*circles_argv, "--epochs", "400", "--launcher", "local", "--jobs", "2"])
     deadline = time.monotonic() + 20
     while job_processes(folder) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -306,8 +306,8 @@ def test_ctrl_c_ends_the_running_jobs(tmp_path, circles_argv, ctrl_c_raises):
 def test_killing_the_command_ends_the_running_jobs(tmp_path, circles_argv):
     """``kill`` (SIGTERM) on the launching command, as a cluster's time limit sends it,
     cancels its jobs: none runs on without it."""
-    folder = tmp_path / "out" / "tiny-3000images-1epochs" / "jobs"
-    command = subprocess.Popen([sys.executable, "runners/circles.py", *circles_argv, "--images", "3000",
+    folder = tmp_path / "out" / "tiny-32images-400epochs" / "jobs"
+    command = subprocess.Popen([sys.executable, "runners/circles.py", *circles_argv, "--epochs", "400",
                                 "--launcher", "local", "--jobs", "2"], cwd=PROJECT_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600  # a loaded machine generates the data slowly
