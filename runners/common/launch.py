@@ -319,12 +319,16 @@ def slots(launch: Launch) -> list[int | None]:
 @contextlib.contextmanager
 def termination_interrupts() -> Iterator[None]:
     """Within the block, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so that a killed
-    command cancels its jobs instead of leaving them running without it."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    command cancels its jobs instead of leaving them running without it; and SIGINT does so
+    even in a command started with it ignored (in the background of a shell, with nohup): a
+    local job started here inherits an ignored SIGINT, and submitit cancels a local job with
+    SIGINT, which it would then never see."""
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def execute(jobs: Sequence[Job], launch: Launch, folder: Path, runner: str, is_saved: Callable[[Job], bool],
