@@ -207,6 +207,14 @@ def draw_figures(models: Mapping[str, CircleAutoencoder], test_data: Circles, se
     return paths
 
 
+def scale_line(args: argparse.Namespace, invocation: Invocation, settings: Settings) -> str:
+    """The preset's scale line (and what --images and --epochs changed), which every report starts with."""
+    scale = f"preset {invocation.preset}: {settings.scale}"
+    if args.epochs or args.images:
+        scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
+    return scale
+
+
 class CirclesExperiment(Experiment):
     """Table 1: the set autoencoder with and without a refiner, on generated circle images."""
 
@@ -229,13 +237,12 @@ class CirclesExperiment(Experiment):
     def title(self, plan: Plan, invocation: Invocation) -> str:
         return f"Circles, preset {invocation.preset}"
 
-    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan, store: ResultStore) -> tuple:
-        """The training and test sets, and the scale line every report starts with (printed here)."""
+    def data(self, args: argparse.Namespace, invocation: Invocation, plan: Plan,
+             store: ResultStore) -> tuple[Circles, Circles]:
+        """The training and test sets, after the scale line and any schedule that never reaches
+        its arm's steps are printed."""
         settings = plan.settings
-        scale = f"preset {invocation.preset}: {settings.scale}"
-        if args.epochs or args.images:
-            scale += f" (overridden: {settings.train_images} training images, {settings.epochs} epochs)"
-        print(scale)
+        print(scale_line(args, invocation, settings))
         for kind, refiner in invocation.refiners.items():
             training_steps = settings.epochs * (settings.train_images // settings.batch_size)
             last = steps_at(refiner.schedule, training_steps - 1, refiner.steps)
@@ -244,23 +251,23 @@ class CirclesExperiment(Experiment):
                       f"steps at {last} inner steps, never its own {refiner.steps}")
         try:
             return (load_or_generate(args.data_dir, settings.data_seed, "train", settings.train_images),
-                    load_or_generate(args.data_dir, settings.data_seed, "test", settings.test_images), scale)
+                    load_or_generate(args.data_dir, settings.data_seed, "test", settings.test_images))
         except DataError as error:
             raise UsageError(str(error)) from None
 
     def arms(self, command: Command) -> dict[str, Arm]:
-        train_data, test_data, _ = command.data
+        train_data, test_data = command.data
         plan = command.plan
         return {name: make_arm(name, plan.identities[name], *plan.arms[name], command.invocation.device, train_data,
                                test_data, command.store.directory) for name in plan.arms}
 
     def paper_flags(self, args: argparse.Namespace, invocation: Invocation) -> list[str]:
-        return [f"--{kind}" for kind in invocation.refiners] + (["--s0-gradient"] if args.s0_gradient else [])
+        return super().paper_flags(args, invocation) + (["--s0-gradient"] if args.s0_gradient else [])
 
     def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
-        invocation, plan, store = command.invocation, command.plan, command.store
-        _, test_data, scale = command.data
-        directory = store.directory
+        args, invocation, plan, store = command.args, command.invocation, command.plan, command.store
+        _, test_data = command.data
+        directory, scale = store.directory, scale_line(args, invocation, plan.settings)
         published = paper_table(RUNNER, "table_1")
         labels = {name: ARM_LABELS[name] for name in runs}
         table = comparison_table({labels[name]: metrics for name, metrics in runs.items()}, METRICS,

@@ -215,7 +215,7 @@ class CswmExperiment(Experiment):
         """None where Table 3 has no row for this game and K."""
         if paper_rows(args.env, args.k) is None:
             return None
-        return ["--env", args.env, "--k", str(args.k), *(f"--{kind}" for kind in invocation.refiners)]
+        return ["--env", args.env, "--k", str(args.k), *super().paper_flags(args, invocation)]
 
     def report(self, command: Command, runs: dict[str, list[dict]], differing: list[str]) -> None:
         invocation, plan, store = command.invocation, command.plan, command.store
@@ -246,15 +246,15 @@ def model_folder(store: ResultStore, name: str, identity: dict, seed: int) -> Pa
 
 
 def what_this_is(settings: Settings, invocation: Invocation) -> str:
-    """What the report is and is not: the paper's settings; the smoke preset's look at the
-    path; or (laptop, any other) a comparison at a smaller scale than the paper's."""
+    """What the report is and is not: the paper's settings; the smoke or tiny preset's look at
+    the path; or (laptop, any other) a comparison at a smaller scale than the paper's."""
     if invocation.preset == "paper":
         return ("Preset paper: appendix E's settings (the paper's Table 3 reports 10 trials: compare with --seeds 10).")
     scale = (f"Preset {invocation.preset}: {settings.epochs} epochs at batch {settings.batch_size} instead of the paper's "
              "500 epochs at batch 1024. ")
     paper = ("The paper's numbers are those of Table 3 (NeurIPS version, 10 trials) and appendix E (5 trials); "
              "run --preset paper on a GPU to compare.")
-    if invocation.preset == "smoke":
+    if invocation.preset in ("smoke", "tiny"):
         return (scale + "This shows that the whole path runs (data, training, ranking, both arms); a difference "
                 "between the arms at this scale is not a result. " + paper)
     return (scale + "The p-values say whether the arms differ at this scale, not at the paper's. " + paper)

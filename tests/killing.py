@@ -77,9 +77,13 @@ def killed_until_done(runner: str, argv: list[str], points: list[str]) -> list[s
 
 
 def numbers(results_json: Path) -> dict:
-    """What a run's record says about its numbers: everything but when it finished, how
+    """``numbers_of`` the runs of a results.json."""
+    return numbers_of(json.loads(Path(results_json).read_text())["runs"])
+
+
+def numbers_of(runs: dict) -> dict:
+    """What each run's record says about its numbers: everything but when it finished, how
     long it took and timings among its metrics (``*_seconds``)."""
-    runs = json.loads(Path(results_json).read_text())["runs"]
     return {key: {**{name: value for name, value in run.items() if name not in ("seconds", "finished")},
                   "metrics": {name: value for name, value in run["metrics"].items() if not name.endswith("seconds")}}
             for key, run in runs.items()}

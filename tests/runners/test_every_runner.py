@@ -16,17 +16,15 @@ from patches.vendor import PROJECT_ROOT
 from refiners.registry import KINDS
 from runners.common.cli import main_guard
 from runners.registry import RUNNERS, runner_module
-from tests.runners.commands import table_flags, kinds_taken, run_command
+from tests.killing import numbers_of
+from tests.runners.commands import kinds_taken, run_command, table_flags
 
 pytestmark = pytest.mark.parametrize("runner", RUNNERS)
 
 
 def numbers(runs: dict, arms=None) -> dict:
-    """results.json's runs (of ``arms``, default all) as far as they are numbers: without
-    when they finished, how long they took and the timings among their metrics."""
-    return {key: {**{name: value for name, value in run.items() if name not in ("seconds", "finished")},
-                  "metrics": {name: value for name, value in run["metrics"].items() if not name.endswith("seconds")}}
-            for key, run in runs.items() if arms is None or run["arm"] in arms}
+    """``killing.numbers_of`` the runs (of ``arms``, default all)."""
+    return numbers_of({key: run for key, run in runs.items() if arms is None or run["arm"] in arms})
 
 
 def png(path) -> bool:
@@ -60,8 +58,9 @@ def test_every_kind_it_takes_runs_end_to_end_is_reused_by_a_rerun_and_compared(r
 def test_every_kind_at_zero_inner_steps_trains_as_the_baseline(runner, every_kind, tiny_argv, tmp_path):
     """Each kind with --steps 0, beside the finished baseline: the refined set is the
     proposed one, so each arm that shares every setting of the baseline (besides its
-    refiner) computes the baseline's numbers, its learning curve included. (CLUTRR's GRN
-    has an l2 penalty of its own, so it is left out there.)"""
+    refiner) computes the baseline's numbers, its learning curve included. An arm may
+    differ only in what its experiment lets a refiner arm have of its own (``per_refiner``:
+    CLUTRR's GRN has an l2 penalty of its own), and is then left out."""
     run = every_kind(runner)
     shutil.copytree(run.out, tmp_path / "out")
     flags = [KINDS[kind].flag for kind in kinds_taken(runner)]
@@ -69,16 +68,18 @@ def test_every_kind_at_zero_inner_steps_trains_as_the_baseline(runner, every_kin
     [baseline] = [record for record in zero.runs.values() if record["arm"] == "baseline"]
     compared = []
     for record in zero.runs.values():
-        refiner = record["settings"].get("refiner") or {}
-        shared = all(record["settings"].get(name) == value for name, value in baseline["settings"].items()
-                     if name != "refiner")
-        if refiner.get("steps") == 0 and shared:
+        if (record["settings"].get("refiner") or {}).get("steps") != 0:
+            continue
+        differing = {name for name, value in baseline["settings"].items()
+                     if name != "refiner" and record["settings"].get(name) != value}
+        assert differing <= set(runner_module(runner).EXPERIMENT.per_refiner), record["arm"]
+        if not differing:
             metrics = own_numbers(record["metrics"])
             assert [entry["refiner_steps"] for entry in metrics.pop("steps_curve")] == [0]
             assert metrics == own_numbers(baseline["metrics"]), record["arm"]
             assert record["curve"] == baseline["curve"], record["arm"]
             compared.append(record["arm"])
-    assert "srn" in compared and len(compared) == len(flags) - (runner == "clutrr")
+    assert "srn" in compared and len({record["arm"] for record in zero.runs.values()}) == len(flags) + 1
 
 
 def own_numbers(metrics: dict) -> dict:
